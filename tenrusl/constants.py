@@ -1,0 +1,40 @@
+"""Names and numbers shared by every TenRusl process, each with the reason it has its value."""
+
+from __future__ import annotations
+
+# The provider catalogue, in the order the original lists it (original-spec section 0).
+PROVIDERS: tuple[str, ...] = (
+    "mock", "xendit", "midtrans", "stripe", "paypal", "paddle", "lemonsqueezy", "airwallex",
+    "tripay", "doku", "dana", "oy", "payoneer", "skrill", "amazon_bwp",
+)
+
+# Payment statuses. A final status never changes again (first final wins).
+PAYMENT_PENDING = "pending"
+PAYMENT_SUCCEEDED = "succeeded"
+PAYMENT_FAILED = "failed"
+PAYMENT_STATUSES = (PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED)
+FINAL_PAYMENT_STATUSES = (PAYMENT_SUCCEEDED, PAYMENT_FAILED)
+
+# Webhook event states (DESIGN section 3). The retry runner claims only the retryable ones.
+EVENT_RECEIVED = "received"
+EVENT_PROCESSING = "processing"
+EVENT_PROCESSED = "processed"
+EVENT_FAILED = "failed"
+EVENT_DEAD = "dead"
+EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_PROCESSED, EVENT_FAILED, EVENT_DEAD)
+RETRYABLE_EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_FAILED)
+
+# Column limits, kept in step with the migrations; inputs are checked against them so that an
+# over-long value is a 4xx, never a database error (original defect 16).
+MAX_EVENT_ID = 191
+MAX_EVENT_TYPE = 191
+MAX_PROVIDER_REF = 191
+MAX_REQUEST_ID = 128
+MAX_IDEMPOTENCY_KEY = 255
+MAX_DESCRIPTION = 255
+# PostgreSQL bigint; amounts are minor units.
+MAX_AMOUNT = 9_223_372_036_854_775_807
+
+# Postgres advisory-lock keys (any stable 64-bit numbers; named so they can be found in pg_locks).
+MIGRATION_LOCK_KEY = 0x7E4E_5255_4D49_4701  # "TENRUSL MIG"
+RETRY_RUN_LOCK_KEY = 0x7E4E_5255_5254_5201  # "TENRUSL RTR"

@@ -1,0 +1,86 @@
+"""The one database pool, and the errors that mean "the database is not there".
+
+Connections are autocommit: a single statement (the webhook ingest is one function call) is its
+own transaction, which saves the COMMIT round trip (reference/perf-baseline.md section 4).
+Multi-statement work opens ``conn.transaction()`` explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.settings import Settings
+
+log = logging.getLogger("tenrusl.db")
+
+# Errors that mean the database (or the path to it) is unavailable, not that our SQL is wrong.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.errors.AdminShutdown,
+    psycopg.errors.CannotConnectNow,
+    psycopg.errors.QueryCanceled,
+    PoolTimeout,
+    OSError,
+)
+
+
+def connection_kwargs(settings: Settings) -> dict[str, object]:
+    options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+    return {
+        "autocommit": True,
+        "row_factory": dict_row,
+        "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
+        "options": options,
+        "application_name": "tenrusl",
+    }
+
+
+def require_url(settings: Settings) -> str:
+    if not settings.database_url:
+        from tenrusl.settings import SettingsError
+
+        raise SettingsError(
+            "TENRUSL_DATABASE_URL is not set (for example postgresql://user@127.0.0.1:5432/tenrusl); "
+            "`tenrusl dev` starts an embedded PostgreSQL when it is unset"
+        )
+    return settings.database_url
+
+
+def create_pool(settings: Settings) -> AsyncConnectionPool:
+    """A closed pool; open it with ``await pool.open()``. It reconnects by itself after an outage."""
+    return AsyncConnectionPool(
+        require_url(settings),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        kwargs=connection_kwargs(settings),
+        open=False,
+        timeout=settings.db_connect_timeout_s,
+        reconnect_timeout=0,  # keep trying for ever: the database may come back
+        name="tenrusl",
+    )
+
+
+@asynccontextmanager
+async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+    """Open the pool without waiting for the database, so a process can start during an outage."""
+    pool = create_pool(settings)
+    await pool.open(wait=False)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def connect(settings: Settings) -> psycopg.AsyncConnection:
+    """One direct connection (migrations, CLI tools); raises DatabaseUnavailable when unreachable."""
+    try:
+        return await psycopg.AsyncConnection.connect(require_url(settings), **connection_kwargs(settings))
+    except UNAVAILABLE_ERRORS as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {exc.__class__.__name__}") from exc

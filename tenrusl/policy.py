@@ -1,0 +1,195 @@
+"""The retry policy and its file format: the contract between the operator and the retry runner.
+
+The operator renders a ``WebhookRetryPolicy`` into a JSON *policy file* in a ConfigMap that the
+retry CronJob mounts (``TENRUSL_POLICY_FILE``). The runner layers, lowest to highest precedence:
+built-in defaults, the environment knobs (:class:`tenrusl.settings.Settings`), the policy file,
+then command-line flags. Every field of the file is optional; an absent field leaves the lower
+layer's value in place.
+
+Policy file, version 1 (JSON object)::
+
+    {
+      "version": 1,                      # required; the only version so far
+      "paused": false,                   # true: the runner claims nothing and exits 0
+      "limit": 200,                      # events claimed per batch, 1..2000
+      "maxAttempts": 22,                 # attempts before an event is dead, 1..1000
+      "leaseSeconds": 120,               # how long a claim holds an event, 5..86400
+      "backoff": {
+        "mode": "full",                  # full | equal | decorrelated
+        "baseMs": 60000,                 # 0..86400000
+        "capMs": 43200000,               # >= baseMs, <= 7 days
+        "schedule": [5000, 300000]       # optional explicit delays (ms) per attempt; overrides mode
+      },
+      "providers": ["stripe"],           # only retry these providers; empty or absent: all
+      "source": {                        # informational: where the policy came from
+        "namespace": "payments", "name": "default", "generation": 3, "uid": "..."
+      }
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from tenrusl.constants import PROVIDERS
+from tenrusl.settings import BACKOFF_MODES, Settings
+
+POLICY_FILE_VERSION = 1
+MAX_LIMIT = 2000
+MAX_ATTEMPTS = 1000
+MIN_LEASE_S = 5
+MAX_LEASE_S = 86400
+MAX_DELAY_MS = 7 * 24 * 3600 * 1000
+
+
+class PolicyError(ValueError):
+    """The policy (file or flags) is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The effective policy of one retry run."""
+
+    paused: bool = False
+    limit: int = 200
+    max_attempts: int = 22
+    lease_seconds: int = 120
+    mode: str = "full"
+    base_ms: int = 60_000
+    cap_ms: int = 43_200_000
+    schedule_ms: tuple[int, ...] = ()
+    providers: tuple[str, ...] = ()
+    source: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            limit=settings.scheduler_limit,
+            max_attempts=settings.max_retry_attempts,
+            lease_seconds=settings.processing_lease_s,
+            mode=settings.backoff_mode,
+            base_ms=settings.retry_base_ms,
+            cap_ms=settings.retry_cap_ms,
+            providers=(settings.scheduler_provider,) if settings.scheduler_provider else (),
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> RetryPolicy:
+        """Apply a partial policy (parsed file or flags) on top of this one, then validate."""
+        merged = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        merged.validate()
+        return merged
+
+    def validate(self) -> None:
+        _bounded("limit", self.limit, 1, MAX_LIMIT)
+        _bounded("maxAttempts", self.max_attempts, 1, MAX_ATTEMPTS)
+        _bounded("leaseSeconds", self.lease_seconds, MIN_LEASE_S, MAX_LEASE_S)
+        _bounded("backoff.baseMs", self.base_ms, 0, MAX_DELAY_MS)
+        _bounded("backoff.capMs", self.cap_ms, 0, MAX_DELAY_MS)
+        if self.mode not in BACKOFF_MODES:
+            raise PolicyError(f"backoff.mode={self.mode!r} is not one of {', '.join(BACKOFF_MODES)}")
+        if self.cap_ms < self.base_ms:
+            raise PolicyError(f"backoff.capMs ({self.cap_ms}) must be >= backoff.baseMs ({self.base_ms})")
+        for i, delay in enumerate(self.schedule_ms):
+            _bounded(f"backoff.schedule[{i}]", delay, 0, MAX_DELAY_MS)
+        unknown = sorted(set(self.providers) - set(PROVIDERS))
+        if unknown:
+            raise PolicyError(f"providers: unknown provider(s) {unknown}")
+
+    def to_file(self) -> dict[str, Any]:
+        """The policy file (version 1) that states this policy completely."""
+        doc: dict[str, Any] = {
+            "version": POLICY_FILE_VERSION,
+            "paused": self.paused,
+            "limit": self.limit,
+            "maxAttempts": self.max_attempts,
+            "leaseSeconds": self.lease_seconds,
+            "backoff": {"mode": self.mode, "baseMs": self.base_ms, "capMs": self.cap_ms},
+            "providers": list(self.providers),
+        }
+        if self.schedule_ms:
+            doc["backoff"]["schedule"] = list(self.schedule_ms)
+        if self.source:
+            doc["source"] = dict(self.source)
+        return doc
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["source"] = dict(self.source)
+        return data
+
+
+def _bounded(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PolicyError(f"{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise PolicyError(f"{name}={value} is out of range {low}..{high}")
+
+
+def _typed(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) and kind is not bool:
+        raise PolicyError(f"{where}{key} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    if not isinstance(value, kind):
+        raise PolicyError(f"{where}{key} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+    return value
+
+
+def parse_policy_document(doc: Any) -> dict[str, Any]:
+    """Validate a policy file's JSON value; return the overrides it states (RetryPolicy fields)."""
+    if not isinstance(doc, Mapping):
+        raise PolicyError("the policy file must hold a JSON object")
+    if doc.get("version") != POLICY_FILE_VERSION:
+        raise PolicyError(f"version must be {POLICY_FILE_VERSION}, got {doc.get('version')!r}")
+    known = {"version", "paused", "limit", "maxAttempts", "leaseSeconds", "backoff", "providers", "source"}
+    extra = sorted(set(doc) - known)
+    if extra:
+        raise PolicyError(f"unknown field(s) {extra}")
+    out: dict[str, Any] = {
+        "paused": _typed(doc, "paused", bool, ""),
+        "limit": _typed(doc, "limit", int, ""),
+        "max_attempts": _typed(doc, "maxAttempts", int, ""),
+        "lease_seconds": _typed(doc, "leaseSeconds", int, ""),
+    }
+    backoff = doc.get("backoff")
+    if backoff is not None:
+        if not isinstance(backoff, Mapping):
+            raise PolicyError("backoff must be an object")
+        extra = sorted(set(backoff) - {"mode", "baseMs", "capMs", "schedule"})
+        if extra:
+            raise PolicyError(f"backoff: unknown field(s) {extra}")
+        mode = _typed(backoff, "mode", str, "backoff.")
+        out["mode"] = mode.lower() if mode else None
+        out["base_ms"] = _typed(backoff, "baseMs", int, "backoff.")
+        out["cap_ms"] = _typed(backoff, "capMs", int, "backoff.")
+        schedule = _typed(backoff, "schedule", list, "backoff.")
+        if schedule is not None:
+            out["schedule_ms"] = tuple(schedule)
+    providers = _typed(doc, "providers", list, "")
+    if providers is not None:
+        if not all(isinstance(p, str) for p in providers):
+            raise PolicyError("providers must be a list of provider names")
+        out["providers"] = tuple(p.lower() for p in providers)
+    source = _typed(doc, "source", Mapping, "")
+    if source is not None:
+        out["source"] = dict(source)
+    return out
+
+
+def load_policy_file(path: str) -> dict[str, Any]:
+    """Read and validate a policy file; a missing or broken file is a PolicyError naming the path."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except FileNotFoundError:
+        raise PolicyError(f"policy file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"policy file {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    try:
+        return parse_policy_document(doc)
+    except PolicyError as exc:
+        raise PolicyError(f"policy file {path}: {exc}") from None

@@ -1,0 +1,267 @@
+"""The one settings object, read from the environment.
+
+Every knob has a ``TENRUSL_*`` name (the original implementation's name where it had one, with
+its legacy fallbacks). A bad value stops start-up with a message that names the variable and the
+values it accepts, instead of surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from tenrusl.constants import PROVIDERS
+
+T = TypeVar("T")
+
+ENVIRONMENTS = ("production", "development", "test")
+BACKOFF_MODES = ("full", "equal", "decorrelated")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+RATE_LIMIT_KEYS = ("provider", "ip", "ip_provider", "provider_ip")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable on failure."""
+
+    env: Mapping[str, str]
+
+    def raw(self, *names: str) -> tuple[str, str] | None:
+        for name in names:
+            value = self.env.get(name)
+            if value is not None and value.strip() != "":
+                return name, value.strip()
+        return None
+
+    def str(self, default: str, *names: str) -> str:
+        found = self.raw(*names)
+        return found[1] if found else default
+
+    def choice(self, default: str, choices: tuple[str, ...], *names: str, upper: bool = False) -> str:
+        found = self.raw(*names)
+        if not found:
+            return default
+        name, value = found
+        value = value.upper() if upper else value.lower()
+        if value not in choices:
+            raise SettingsError(f"{name}={found[1]!r} is not valid; accepted values: {', '.join(choices)}")
+        return value
+
+    def int(self, default: int, *names: str, minimum: int | None = None, maximum: int | None = None) -> int:
+        found = self.raw(*names)
+        if not found:
+            return default
+        name, value = found
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not an integer") from None
+        if minimum is not None and number < minimum:
+            raise SettingsError(f"{name}={number} is too small; the minimum is {minimum}")
+        if maximum is not None and number > maximum:
+            raise SettingsError(f"{name}={number} is too large; the maximum is {maximum}")
+        return number
+
+    def float(self, default: float, *names: str, minimum: float = 0.0) -> float:
+        found = self.raw(*names)
+        if not found:
+            return default
+        name, value = found
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name}={value!r} is not a number") from None
+        if number < minimum:
+            raise SettingsError(f"{name}={number} is too small; the minimum is {minimum}")
+        return number
+
+    def bool(self, default: bool, *names: str) -> bool:
+        found = self.raw(*names)
+        if not found:
+            return default
+        name, value = found
+        lowered = value.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}={value!r} is not a boolean; accepted values: true, false, 1, 0")
+
+    def json_object(self, *names: str) -> dict[str, Any]:
+        found = self.raw(*names)
+        if not found:
+            return {}
+        name, value = found
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{name} is not valid JSON: {exc.msg}") from None
+        if not isinstance(parsed, dict):
+            raise SettingsError(f"{name} must be a JSON object")
+        return parsed
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process configuration. Build it with :meth:`from_env`; tests use :meth:`replace`."""
+
+    env: str = "development"
+    database_url: str | None = None
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    log_level: str = "INFO"
+    db_pool_min: int = 2
+    db_pool_max: int = 16
+    db_connect_timeout_s: float = 3.0
+    db_statement_timeout_ms: int = 5000
+    providers_allowlist: tuple[str, ...] = PROVIDERS
+    admin_key: str = ""
+    admin_demo_key: str = ""
+    admin_header: str = "X-Admin-Key"
+    admin_accept_demo_in_prod: bool = False
+    idempotency_ttl_s: int = 86400
+    idempotency_lock_s: int = 30
+    webhook_max_payload_bytes: int = 5 * 1024 * 1024
+    signature_leeway_s: int = 300
+    signature_strict: bool = False
+    retry_after_s: int = 5
+    # Retry knobs of the seed (original-spec section 8); the retry policy layers on these.
+    max_retry_attempts: int = 22
+    retry_base_ms: int = 60_000
+    retry_cap_ms: int = 43_200_000
+    backoff_mode: str = "full"
+    scheduler_limit: int = 200
+    scheduler_provider: str = ""
+    processing_lease_s: int = 120
+    retry_min_lease_ms: int = 250
+    policy_file: str | None = None
+    # Webhook rate limits (original-spec 1.7).
+    rate_per_second: int = 10
+    rate_per_minute: int = 600
+    rate_key_by: str = "ip_provider"
+    rate_overrides: Mapping[str, Any] = field(default_factory=dict)
+    trusted_proxies: tuple[str, ...] = ()
+    allowed_event_types: Mapping[str, Any] = field(default_factory=dict)
+    # Raw environment snapshot: provider modules read their own secrets from it (see ``secrets``).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        source = dict(os.environ if environ is None else environ)
+        r = _Reader(source)
+        env = r.choice("development", ENVIRONMENTS, "TENRUSL_ENV", "APP_ENV")
+        prod = env == "production"
+        allow = r.raw("TENRUSL_PROVIDERS_ALLOWLIST")
+        if allow:
+            allowlist = tuple(p.lower() for p in _csv(allow[1]))
+            unknown = sorted(set(allowlist) - set(PROVIDERS))
+            if unknown:
+                raise SettingsError(
+                    f"TENRUSL_PROVIDERS_ALLOWLIST names unknown providers {unknown}; "
+                    f"accepted values: {', '.join(PROVIDERS)}"
+                )
+        elif prod:
+            raise SettingsError(
+                "TENRUSL_PROVIDERS_ALLOWLIST is required in production (deny by default); "
+                f"accepted values: a comma-separated subset of {', '.join(PROVIDERS)}"
+            )
+        else:
+            allowlist = PROVIDERS
+        settings = cls(
+            env=env,
+            database_url=r.str("", "TENRUSL_DATABASE_URL", "DATABASE_URL") or None,
+            redis_url=r.str("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
+            host=r.str("127.0.0.1", "TENRUSL_HOST"),
+            port=r.int(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
+            log_level=r.choice("INFO", LOG_LEVELS, "TENRUSL_LOG_LEVEL", "LOG_LEVEL", upper=True),
+            db_pool_min=r.int(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
+            db_pool_max=r.int(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
+            db_connect_timeout_s=r.float(3.0, "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS", minimum=0.1),
+            db_statement_timeout_ms=r.int(5000, "TENRUSL_DB_STATEMENT_TIMEOUT_MS", minimum=0),
+            providers_allowlist=allowlist,
+            admin_key=r.str("", "TENRUSL_ADMIN_KEY"),
+            admin_demo_key=r.str("", "TENRUSL_ADMIN_DEMO_KEY", "ADMIN_DEMO_KEY"),
+            admin_header=r.str("X-Admin-Key", "TENRUSL_ADMIN_HEADER", "ADMIN_HEADER"),
+            admin_accept_demo_in_prod=r.bool(False, "TENRUSL_ADMIN_ACCEPT_DEMO_IN_PROD"),
+            idempotency_ttl_s=r.int(
+                86400, "TENRUSL_IDEMPOTENCY_TTL_SECONDS", "IDEMPOTENCY_TTL_SECONDS", minimum=86400
+            ),
+            idempotency_lock_s=r.int(
+                30, "TENRUSL_IDEMPOTENCY_LOCK_SECONDS", "IDEMPOTENCY_LOCK_SECONDS", minimum=1
+            ),
+            webhook_max_payload_bytes=r.int(
+                5 * 1024 * 1024, "TENRUSL_WEBHOOK_MAX_PAYLOAD_BYTES", minimum=1024, maximum=64 * 1024 * 1024
+            ),
+            signature_leeway_s=r.int(
+                300, "TENRUSL_SIG_TS_LEEWAY_SECONDS", "TENRUSL_SIG_TS_LEEWAY", "SIG_TS_LEEWAY", minimum=1
+            ),
+            signature_strict=r.bool(prod, "TENRUSL_SIGNATURE_STRICT"),
+            retry_after_s=r.int(5, "TENRUSL_RETRY_AFTER_SECONDS", minimum=1, maximum=3600),
+            max_retry_attempts=r.int(22, "TENRUSL_MAX_RETRY_ATTEMPTS", minimum=1, maximum=1000),
+            retry_base_ms=r.int(60_000, "TENRUSL_RETRY_BASE_MS", minimum=0),
+            retry_cap_ms=r.int(43_200_000, "TENRUSL_RETRY_CAP_MS", minimum=0),
+            backoff_mode=r.choice("full", BACKOFF_MODES, "TENRUSL_SCHEDULER_BACKOFF_MODE"),
+            scheduler_limit=r.int(200, "TENRUSL_SCHEDULER_LIMIT", minimum=1, maximum=2000),
+            scheduler_provider=r.str("", "TENRUSL_SCHEDULER_PROVIDER").lower(),
+            processing_lease_s=r.int(120, "TENRUSL_PROCESSING_LEASE_SECONDS", minimum=1),
+            retry_min_lease_ms=r.int(250, "TENRUSL_RETRY_MIN_LEASE_MS", minimum=0),
+            policy_file=r.str("", "TENRUSL_POLICY_FILE") or None,
+            rate_per_second=r.int(10, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
+            rate_per_minute=r.int(
+                600, "TENRUSL_RATE_WEBHOOKS_PER_MINUTE", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE", minimum=1
+            ),
+            rate_key_by=r.choice("ip_provider", RATE_LIMIT_KEYS, "TENRUSL_WEBHOOK_RATE_LIMIT_KEY_BY"),
+            rate_overrides=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON")),
+            trusted_proxies=_csv(r.str("", "TENRUSL_TRUSTED_PROXIES", "TRUSTED_PROXIES")),
+            allowed_event_types=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_ALLOWED_EVENT_TYPES_JSON")),
+            environ=MappingProxyType(source),
+        )
+        if settings.retry_cap_ms < settings.retry_base_ms:
+            raise SettingsError(
+                f"TENRUSL_RETRY_CAP_MS={settings.retry_cap_ms} must be >= "
+                f"TENRUSL_RETRY_BASE_MS={settings.retry_base_ms}"
+            )
+        if settings.db_pool_min > settings.db_pool_max:
+            raise SettingsError("TENRUSL_DB_POOL_MIN must be <= TENRUSL_DB_POOL_MAX")
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+    def value(self, *names: str, default: str = "") -> str:
+        """The first non-empty raw value among ``names`` (a provider setting and its fallbacks)."""
+        found = _Reader(self.environ).raw(*names)
+        return found[1] if found else default
+
+    def secrets(self, *names: str, default: str = "") -> tuple[str, ...]:
+        """Every value of a secret setting: comma-separated values are accepted, for rotation."""
+        return _csv(self.value(*names, default=default))
+
+    def parsed(self, parse: Callable[[str], T], *names: str, default: T) -> T:
+        """A provider setting run through ``parse``; a failure names the variable."""
+        found = _Reader(self.environ).raw(*names)
+        if not found:
+            return default
+        try:
+            return parse(found[1])
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"{found[0]} is not valid: {exc}") from None

@@ -1,0 +1,66 @@
+"""Running named queries on the pool; every database failure becomes DatabaseUnavailable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from tenrusl.db import UNAVAILABLE_ERRORS
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.sql import queries
+
+# Called with (query name, seconds) after every statement; the receiver hooks its histogram here.
+QueryObserver = Callable[[str, float], None]
+
+
+class StoreBase:
+    def __init__(self, pool: AsyncConnectionPool, observe: QueryObserver | None = None) -> None:
+        self.pool = pool
+        self._observe = observe
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+        """A pooled connection; unavailability (including pool timeouts) is DatabaseUnavailable."""
+        try:
+            async with self.pool.connection() as conn:
+                yield conn
+        except UNAVAILABLE_ERRORS as exc:
+            raise DatabaseUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
+
+    async def _run(self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]) -> psycopg.AsyncCursor:
+        started = time.perf_counter()
+        try:
+            return await conn.execute(queries[name], params)
+        finally:
+            if self._observe:
+                self._observe(name, time.perf_counter() - started)
+
+    async def fetch_one(
+        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+    ) -> dict[str, Any] | None:
+        if conn is not None:
+            return await (await self._run(conn, name, params or {})).fetchone()
+        async with self.connection() as own:
+            return await (await self._run(own, name, params or {})).fetchone()
+
+    async def fetch_all(
+        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+    ) -> list[dict[str, Any]]:
+        if conn is not None:
+            return await (await self._run(conn, name, params or {})).fetchall()
+        async with self.connection() as own:
+            return await (await self._run(own, name, params or {})).fetchall()
+
+    async def execute(
+        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+    ) -> int:
+        """Run a statement; returns the number of rows it touched."""
+        if conn is not None:
+            return (await self._run(conn, name, params or {})).rowcount
+        async with self.connection() as own:
+            return (await self._run(own, name, params or {})).rowcount

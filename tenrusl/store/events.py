@@ -1,0 +1,61 @@
+"""Webhook events: ingest (store + apply in one round trip), re-apply, read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from tenrusl.store.base import StoreBase
+from tenrusl.store.models import IngestResult, WebhookEvent
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A verified delivery, ready to store."""
+
+    id: str
+    provider: str
+    event_id: str
+    event_id_source: str
+    event_type: str | None
+    payment_status: str
+    payment_ref: str | None
+    payload_raw: bytes
+    payload: Any
+    headers: dict[str, str]
+    source_ip: str | None
+    request_id: str | None
+    signature_hash: str | None
+
+
+class EventQueries(StoreBase):
+    async def ingest_event(self, event: NewEvent, retry_delay_ms: int, max_attempts: int) -> IngestResult:
+        params = {**event.__dict__, "payload": Jsonb(event.payload), "headers": Jsonb(event.headers),
+                  "retry_delay_ms": retry_delay_ms, "max_attempts": max_attempts}
+        row = await self.fetch_one("ingest_event", params)
+        assert row is not None
+        return IngestResult.from_row(row)
+
+    async def apply_event(
+        self, event_id: str, payment_status: str, payment_ref: str | None, retry_delay_ms: int, max_attempts: int
+    ) -> str | None:
+        row = await self.fetch_one(
+            "apply_event",
+            {"id": event_id, "payment_status": payment_status, "payment_ref": payment_ref,
+             "retry_delay_ms": retry_delay_ms, "max_attempts": max_attempts},
+        )
+        return row["payment_status"] if row else None
+
+    async def get_event(self, event_id: str) -> WebhookEvent | None:
+        row = await self.fetch_one("get_event", {"id": event_id})
+        return WebhookEvent.from_row(row) if row else None
+
+    async def get_event_by_provider_id(self, provider: str, event_id: str) -> WebhookEvent | None:
+        row = await self.fetch_one("get_event_by_provider_id", {"provider": provider, "event_id": event_id})
+        return WebhookEvent.from_row(row) if row else None
+
+    async def schema_version(self) -> str | None:
+        row = await self.fetch_one("schema_version")
+        return row["version"] if row else None
