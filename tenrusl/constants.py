@@ -4,8 +4,21 @@ from __future__ import annotations
 
 # The provider catalogue, in the order the original lists it (original-spec section 0).
 PROVIDERS: tuple[str, ...] = (
-    "mock", "xendit", "midtrans", "stripe", "paypal", "paddle", "lemonsqueezy", "airwallex",
-    "tripay", "doku", "dana", "oy", "payoneer", "skrill", "amazon_bwp",
+    "mock",
+    "xendit",
+    "midtrans",
+    "stripe",
+    "paypal",
+    "paddle",
+    "lemonsqueezy",
+    "airwallex",
+    "tripay",
+    "doku",
+    "dana",
+    "oy",
+    "payoneer",
+    "skrill",
+    "amazon_bwp",
 )
 
 # Payment statuses. A final status never changes again (first final wins).

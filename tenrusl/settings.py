@@ -155,6 +155,10 @@ class Settings:
     rate_overrides: Mapping[str, Any] = field(default_factory=dict)
     trusted_proxies: tuple[str, ...] = ()
     allowed_event_types: Mapping[str, Any] = field(default_factory=dict)
+    # Operator (tenrusl_operator): the namespace it watches ("" = its own), or every namespace.
+    operator_namespace: str = ""
+    operator_clusterwide: bool = False
+    operator_liveness_port: int = 8081
     # Raw environment snapshot: provider modules read their own secrets from it (see ``secrets``).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -231,6 +235,9 @@ class Settings:
             rate_overrides=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON")),
             trusted_proxies=_csv(r.str("", "TENRUSL_TRUSTED_PROXIES", "TRUSTED_PROXIES")),
             allowed_event_types=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_ALLOWED_EVENT_TYPES_JSON")),
+            operator_namespace=r.str("", "TENRUSL_OPERATOR_NAMESPACE"),
+            operator_clusterwide=r.bool(False, "TENRUSL_OPERATOR_CLUSTERWIDE"),
+            operator_liveness_port=r.int(8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535),
             environ=MappingProxyType(source),
         )
         if settings.retry_cap_ms < settings.retry_base_ms:

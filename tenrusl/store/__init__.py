@@ -16,5 +16,11 @@ class Store(PaymentQueries, EventQueries):
 
 
 __all__ = [
-    "IdempotencyRecord", "IngestResult", "NewEvent", "Payment", "PaymentFilter", "Store", "WebhookEvent",
+    "IdempotencyRecord",
+    "IngestResult",
+    "NewEvent",
+    "Payment",
+    "PaymentFilter",
+    "Store",
+    "WebhookEvent",
 ]

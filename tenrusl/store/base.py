@@ -32,7 +32,9 @@ class StoreBase:
         except UNAVAILABLE_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 
-    async def _run(self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]) -> psycopg.AsyncCursor:
+    async def _run(
+        self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]
+    ) -> psycopg.AsyncCursor:
         started = time.perf_counter()
         try:
             return await conn.execute(queries[name], params)

@@ -32,19 +32,34 @@ class NewEvent:
 
 class EventQueries(StoreBase):
     async def ingest_event(self, event: NewEvent, retry_delay_ms: int, max_attempts: int) -> IngestResult:
-        params = {**event.__dict__, "payload": Jsonb(event.payload), "headers": Jsonb(event.headers),
-                  "retry_delay_ms": retry_delay_ms, "max_attempts": max_attempts}
+        params = {
+            **event.__dict__,
+            "payload": Jsonb(event.payload),
+            "headers": Jsonb(event.headers),
+            "retry_delay_ms": retry_delay_ms,
+            "max_attempts": max_attempts,
+        }
         row = await self.fetch_one("ingest_event", params)
         assert row is not None
         return IngestResult.from_row(row)
 
     async def apply_event(
-        self, event_id: str, payment_status: str, payment_ref: str | None, retry_delay_ms: int, max_attempts: int
+        self,
+        event_id: str,
+        payment_status: str,
+        payment_ref: str | None,
+        retry_delay_ms: int,
+        max_attempts: int,
     ) -> str | None:
         row = await self.fetch_one(
             "apply_event",
-            {"id": event_id, "payment_status": payment_status, "payment_ref": payment_ref,
-             "retry_delay_ms": retry_delay_ms, "max_attempts": max_attempts},
+            {
+                "id": event_id,
+                "payment_status": payment_status,
+                "payment_ref": payment_ref,
+                "retry_delay_ms": retry_delay_ms,
+                "max_attempts": max_attempts,
+            },
         )
         return row["payment_status"] if row else None
 
@@ -59,3 +74,17 @@ class EventQueries(StoreBase):
     async def schema_version(self) -> str | None:
         row = await self.fetch_one("schema_version")
         return row["version"] if row else None
+
+    async def metrics_snapshot(self) -> dict[str, Any]:
+        row = await self.fetch_one("metrics_snapshot")
+        assert row is not None
+        return {
+            "events_by_status": row["events_by_status"] or {},
+            "backlog": int(row["backlog"]),
+            "backlog_oldest_seconds": float(row["backlog_oldest_seconds"] or 0),
+            "runs_totals": row["runs_totals"] or {},
+            "runs_by_outcome": row["runs_by_outcome"] or {},
+            "last_run": row["last_run"] or {},
+            "last_run_ts": float(row["last_run_ts"]) if row["last_run_ts"] is not None else None,
+            "last_success_ts": float(row["last_success_ts"]) if row["last_success_ts"] is not None else None,
+        }

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 
 from tenrusl.store.base import StoreBase
 from tenrusl.store.models import IdempotencyRecord, Payment
@@ -40,9 +40,15 @@ class PaymentQueries(StoreBase):
         row = await self.fetch_one(
             "insert_payment",
             {
-                "id": id, "provider": provider, "provider_ref": provider_ref, "amount": amount,
-                "currency": currency, "description": description, "metadata": Jsonb(metadata),
-                "idempotency_key": idempotency_key, "request_hash": request_hash,
+                "id": id,
+                "provider": provider,
+                "provider_ref": provider_ref,
+                "amount": amount,
+                "currency": currency,
+                "description": description,
+                "metadata": Jsonb(metadata),
+                "idempotency_key": idempotency_key,
+                "request_hash": request_hash,
             },
             conn,
         )
@@ -75,7 +81,12 @@ class PaymentQueries(StoreBase):
     ) -> bool:
         row = await self.fetch_one(
             "claim_idempotency_key",
-            {"key": key, "request_hash": request_hash, "lock_seconds": lock_seconds, "ttl_seconds": ttl_seconds},
+            {
+                "key": key,
+                "request_hash": request_hash,
+                "lock_seconds": lock_seconds,
+                "ttl_seconds": ttl_seconds,
+            },
         )
         return row is not None
 
@@ -86,7 +97,9 @@ class PaymentQueries(StoreBase):
     async def complete_idempotency_key(
         self, key: str, status: int, body: Any, conn: psycopg.AsyncConnection | None = None
     ) -> None:
-        await self.execute("complete_idempotency_key", {"key": key, "status": status, "body": Jsonb(body)}, conn)
+        await self.execute(
+            "complete_idempotency_key", {"key": key, "status": status, "body": Json(body)}, conn
+        )
 
     async def release_idempotency_key(self, key: str) -> None:
         await self.execute("release_idempotency_key", {"key": key})

@@ -33,7 +33,7 @@ CREATE TABLE idempotency_keys (
     request_hash    text NOT NULL,
     state           text NOT NULL CHECK (state IN ('in_flight', 'done')),
     response_status integer,
-    response_body   jsonb,
+    response_body   json,  -- json, not jsonb: a replay returns the stored bytes' order
     locked_until    timestamptz NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     expires_at      timestamptz NOT NULL

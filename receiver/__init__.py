@@ -1,0 +1,1 @@
+"""The webhook receiver: an aiohttp service (payments API, webhook gate, health, metrics)."""

@@ -1,0 +1,48 @@
+"""``tenrusl serve``: run the receiver."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aiohttp import web
+
+from receiver.app import create_app
+from tenrusl.logs import configure_logging
+from tenrusl.settings import Settings
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=10,
+        handle_signals=True,
+    )
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.host:
+        settings = settings.replace(host=args.host)
+    if args.port:
+        settings = settings.replace(port=args.port)
+    serve(settings)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
+    parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")
+    parser.set_defaults(handler=_run)
+
+
+def main() -> int:
+    from tenrusl.cli import main as cli_main
+
+    return cli_main(["serve", *sys.argv[1:]])

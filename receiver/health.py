@@ -1,0 +1,67 @@
+"""Liveness (``/up``), readiness (``/ready``) and ``/metrics``.
+
+``/up`` never touches the database: a database outage must not make Kubernetes restart every
+receiver pod at once. ``/ready`` checks that the database answers and is migrated to this code's
+schema, and turns false as soon as shutdown begins so endpoints deregister first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from receiver.keys import METRICS, STATE, STORE
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.migrate import latest_version
+
+log = logging.getLogger("tenrusl.health")
+
+READY_TIMEOUT_S = 2.0
+SNAPSHOT_TIMEOUT_S = 2.0
+SNAPSHOT_MAX_AGE_S = 5.0
+
+
+async def up(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    if request.app[STATE].get("shutting_down"):
+        return _not_ready("shutting_down", "The receiver is shutting down.")
+    metrics = request.app[METRICS]
+    try:
+        version = await asyncio.wait_for(request.app[STORE].schema_version(), READY_TIMEOUT_S)
+    except (DatabaseUnavailable, TimeoutError):
+        metrics.db_up.set(0)
+        return _not_ready("database_unavailable", "The database is unreachable.")
+    except Exception as exc:  # e.g. schema_migrations missing: the database is up, not migrated
+        metrics.db_up.set(1)
+        log.warning("readiness check failed", extra={"action": "ready", "error": exc.__class__.__name__})
+        return _not_ready("not_migrated", "The database schema is missing; run `tenrusl migrate`.")
+    metrics.db_up.set(1)
+    expected = latest_version()
+    if version is None or version < expected:
+        return _not_ready("not_migrated", f"The database schema is at {version}, the code needs {expected}.")
+    return web.json_response({"status": "ready", "schema_version": version})
+
+
+def _not_ready(code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    m = request.app[METRICS]
+    if not m.snapshot_is_fresh(SNAPSHOT_MAX_AGE_S):
+        try:
+            m.set_snapshot(await asyncio.wait_for(request.app[STORE].metrics_snapshot(), SNAPSHOT_TIMEOUT_S))
+            m.db_up.set(1)
+        except (DatabaseUnavailable, TimeoutError):
+            m.db_up.set(0)  # serve the request-path metrics anyway; the gauges keep their last value
+    return web.Response(
+        body=m.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )

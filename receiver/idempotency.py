@@ -1,0 +1,49 @@
+"""Idempotency-Key resolution and request hashing (original-spec 2.1 and 2.2), as pure functions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from tenrusl.constants import MAX_IDEMPOTENCY_KEY
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no whitespace, unescaped unicode: equal documents hash equally."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def resolve_key(headers: Mapping[str, str], method: str, path_qs: str, body: bytes) -> str:
+    """The header key (``Idempotency-Key``, else ``X-Idempotency-Key``), else a request fingerprint.
+
+    A key with control characters or over 255 bytes is hashed (``h_``); a request without a key
+    gets ``fp_`` + sha256 of method, URI, content type, accept and the canonical body, so an
+    accidental double submit within the key TTL replays instead of creating a second payment.
+    """
+    raw = (headers.get("Idempotency-Key") or headers.get("X-Idempotency-Key") or "").strip()
+    if raw:
+        if len(raw.encode()) > MAX_IDEMPOTENCY_KEY or any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw):
+            return "h_" + hashlib.sha256(raw.encode()).hexdigest()
+        return raw
+    content_type = headers.get("Content-Type", "").lower()
+    canonical = body.decode("utf-8", "replace")
+    if "application/json" in content_type:
+        try:
+            canonical = canonical_json(json.loads(body))
+        except ValueError:
+            pass
+    parts = [
+        method.upper(),
+        path_qs if path_qs.startswith("/") else "/" + path_qs,
+        content_type,
+        headers.get("Accept", "").lower(),
+        canonical,
+    ]
+    return "fp_" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def request_hash(command: Mapping[str, Any]) -> str:
+    """sha256 of the normalised create command; independent of JSON key order."""
+    return hashlib.sha256(canonical_json(dict(command)).encode()).hexdigest()

@@ -1,0 +1,18 @@
+"""Typed application keys: everything the handlers share lives on the app under one of these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.metrics import Metrics
+from receiver.providers.base import Provider
+from tenrusl.settings import Settings
+from tenrusl.store import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+METRICS = web.AppKey("metrics", Metrics)
+PROVIDERS = web.AppKey("providers", dict[str, Provider])
+STATE = web.AppKey("state", dict[str, Any])  # {"shutting_down": bool}

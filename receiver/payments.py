@@ -1,0 +1,254 @@
+"""The simulated payments API: create (idempotent), read, status lookup, admin list."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from receiver.admin import require_admin
+from receiver.errors import ApiError, ValidationFailed
+from receiver.idempotency import request_hash, resolve_key
+from receiver.keys import SETTINGS, STORE
+from receiver.resources import event_summary, payment_resource
+from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.ids import new_id, new_ulid_upper
+from tenrusl.store import PaymentFilter
+
+log = logging.getLogger("tenrusl.payments")
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_REF = re.compile(r"^[A-Za-z0-9\-._]{1,191}$")
+# Simulated references use the provider slug, except the two the original abbreviates.
+REF_PREFIX = {"lemonsqueezy": "ls", "amazon_bwp": "amzbwp"}
+
+
+@dataclass(frozen=True)
+class CreatePayment:
+    provider: str
+    amount: int
+    currency: str
+    description: str | None
+    meta: Any
+
+    def as_command(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "amount": self.amount,
+            "currency": self.currency,
+            "description": self.description,
+            "meta": self.meta,
+        }
+
+
+def is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
+    """Normalise and validate a create request (original-spec 1.2); 422 lists every bad field."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    errors: dict[str, list[str]] = {}
+    provider = body.get("provider")
+    if isinstance(provider, str) and provider.strip():
+        provider = provider.strip().lower()
+    if not isinstance(provider, str) or not provider:
+        errors["provider"] = ["provider is required."]
+    elif provider not in allowlist:
+        errors["provider"] = [f"provider must be one of: {', '.join(allowlist)}."]
+    amount = body.get("amount")
+    if isinstance(amount, str) and amount.isdigit():
+        amount = int(amount)
+    if amount is None:
+        errors["amount"] = ["amount is required."]
+    elif isinstance(amount, bool) or not isinstance(amount, int):
+        errors["amount"] = ["amount must be an integer (minor units)."]
+    elif not 1 <= amount <= MAX_AMOUNT:
+        errors["amount"] = [f"amount must be between 1 and {MAX_AMOUNT}."]
+    currency = body.get("currency")
+    if currency is None or currency == "":
+        currency = "IDR"
+    if isinstance(currency, str):
+        currency = currency.strip().upper()
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        errors["currency"] = ["currency must be a 3-letter ISO 4217 code."]
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+        errors["description"] = [f"description must be a string of at most {MAX_DESCRIPTION} characters."]
+    meta = body.get("meta", body.get("metadata"))
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict | list):
+        errors["meta"] = ["meta must be a JSON object."]
+    if errors:
+        raise ValidationFailed(errors)
+    return CreatePayment(provider, amount, currency, description, meta)  # type: ignore[arg-type]
+
+
+async def create_payment(request: web.Request) -> web.Response:
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    if request.body_exists and "Content-Type" in request.headers and not is_json(request.content_type):
+        raise ApiError(415, "unsupported_media_type", "Send the payment as application/json.")
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    command = parse_create(body, settings.providers_allowlist)
+    key = resolve_key(request.headers, request.method, request.path_qs, raw)
+    digest = request_hash(command.as_command())
+    echo = {"Idempotency-Key": key}
+
+    if not await store.claim_idempotency_key(
+        key, digest, settings.idempotency_lock_s, settings.idempotency_ttl_s
+    ):
+        record = await store.get_idempotency_key(key)
+        if record is None:  # expired between the two statements: treat as a conflict, client retries
+            raise ApiError(409, "idempotency_conflict", "Idempotency conflict; retry.", headers=echo)
+        if not hmac.compare_digest(record.request_hash, digest):
+            log.warning("idempotency key mismatch", extra={"action": "idempotency_mismatch"})
+            raise ApiError(
+                409,
+                "idempotency_mismatch",
+                "Idempotency-Key already used with different request parameters.",
+                headers=echo,
+            )
+        if record.state != "done":
+            raise ApiError(
+                409,
+                "idempotency_conflict",
+                "A request with this Idempotency-Key is still in progress.",
+                headers={**echo, "Retry-After": "1"},
+            )
+        return web.json_response(
+            record.response_body,
+            status=record.response_status or 201,
+            headers={**echo, "Idempotency-Replayed": "true"},
+        )
+
+    prefix = REF_PREFIX.get(command.provider, command.provider)
+    try:
+        async with store.connection() as conn, conn.transaction():
+            payment = await store.insert_payment(
+                id=new_id(),
+                provider=command.provider,
+                provider_ref=f"sim_{prefix}_{new_ulid_upper()}",
+                amount=command.amount,
+                currency=command.currency,
+                description=command.description,
+                metadata=command.meta,
+                idempotency_key=key,
+                request_hash=digest,
+                conn=conn,
+            )
+            response_body = {"data": payment_resource(payment)}
+            await store.complete_idempotency_key(key, 201, response_body, conn=conn)
+    except BaseException:
+        await _release_quietly(store, key)
+        raise
+    log.info(
+        "payment created",
+        extra={"action": "payment_created", "payment_id": payment.id, "provider": payment.provider},
+    )
+    return web.json_response(response_body, status=201, headers=echo)
+
+
+async def _release_quietly(store: Any, key: str) -> None:
+    try:
+        await store.release_idempotency_key(key)
+    except DatabaseUnavailable:
+        pass  # the in-flight lock expires by itself (locked_until)
+
+
+async def get_payment(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    payment_id = request.match_info["id"]
+    payment = await store.get_payment(payment_id) if _ID.match(payment_id) else None
+    if payment is None:
+        raise ApiError(404, "payment_not_found", "Payment not found.")
+    data = payment_resource(payment)
+    data["webhook_events"] = [event_summary(r) for r in await store.list_payment_events(payment)]
+    return web.json_response({"data": data})
+
+
+async def get_payment_status(request: web.Request) -> web.Response:
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    provider, ref = request.match_info["provider"], request.match_info["provider_ref"]
+    if provider not in settings.providers_allowlist:
+        raise ApiError(404, "not_found", "Endpoint not found.")
+    payment = await store.get_payment_by_ref(provider, ref) if _REF.match(ref) else None
+    if payment is None:
+        raise ApiError(404, "payment_not_found", "Payment not found.")
+    return web.json_response({"data": payment_resource(payment)})
+
+
+def _query_int(request: web.Request, name: str, default: int, errors: dict[str, list[str]]) -> int:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        errors[name] = [f"{name} must be an integer."]
+        return default
+
+
+def _query_date(request: web.Request, name: str, errors: dict[str, list[str]], end: bool) -> datetime | None:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        if len(raw) == 10:  # a date: the whole day counts, so an end date is exclusive of the next day
+            day = datetime.combine(date.fromisoformat(raw), datetime.min.time(), UTC)
+            return day + timedelta(days=1) if end else day
+        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    except ValueError:
+        errors[name] = [f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 timestamp."]
+        return None
+
+
+def _query_text(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name, "").strip()
+    return value or None
+
+
+async def admin_list_payments(request: web.Request) -> web.Response:
+    require_admin(request)
+    errors: dict[str, list[str]] = {}
+    per_page = _query_int(request, "per_page", 20, errors)
+    per_page = 20 if per_page <= 0 else min(per_page, 100)
+    page = max(1, _query_int(request, "page", 1, errors))
+    status = _query_text(request, "status")
+    if status and status.lower() not in PAYMENT_STATUSES:
+        errors["status"] = [f"status must be one of: {', '.join(PAYMENT_STATUSES)}."]
+    flt = PaymentFilter(
+        provider=(_query_text(request, "provider") or "").lower() or None,
+        status=status.lower() if status else None,
+        q=_query_text(request, "q"),
+        created_from=_query_date(request, "created_from", errors, end=False),
+        created_to=_query_date(request, "created_to", errors, end=True),
+    )
+    if errors:
+        raise ValidationFailed(errors)
+    payments, total = await request.app[STORE].list_payments(flt, per_page, (page - 1) * per_page)
+    return web.json_response(
+        {
+            "data": [payment_resource(p) for p in payments],
+            "meta": {
+                "current_page": page,
+                "per_page": per_page,
+                "total": total,
+                "last_page": max(1, -(-total // per_page)),
+            },
+        }
+    )

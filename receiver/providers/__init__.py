@@ -1,0 +1,24 @@
+"""The provider registry: one module per provider, composed here and nowhere else.
+
+Each ``receiver/providers/<name>.py`` exposes ``PROVIDER``, a :class:`Provider` subclass.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from receiver.providers.base import Provider
+from tenrusl.constants import PROVIDERS
+from tenrusl.settings import Settings
+
+
+def provider_class(name: str) -> type[Provider]:
+    if name not in PROVIDERS:
+        raise KeyError(name)
+    module = importlib.import_module(f"{__name__}.{name}")
+    return module.PROVIDER
+
+
+def load_providers(settings: Settings) -> dict[str, Provider]:
+    """Instantiate the allowed providers; a bad provider setting stops start-up (SettingsError)."""
+    return {name: provider_class(name)(settings) for name in settings.providers_allowlist}

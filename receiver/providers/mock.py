@@ -1,0 +1,55 @@
+"""The mock provider: for demos and tests, with the original's two schemes.
+
+Either ``Authorization: Bearer <secret>`` or ``X-Mock-Signature: hex(HMAC-SHA256(secret, raw))``.
+Unlike the original (defect 19), a wrong Bearer token does not hide a valid HMAC: the delivery
+is accepted when any scheme it carries verifies.
+
+Settings: ``TENRUSL_MOCK_SECRET`` (legacy ``MOCK_SECRET``), comma-separated for rotation;
+``changeme`` outside production when unset.
+"""
+
+from __future__ import annotations
+
+from receiver.providers.base import (
+    Provider,
+    SignedRequest,
+    Verification,
+    hmac_sha256_hex,
+    matches_any,
+    strip_prefix,
+)
+from tenrusl.settings import Settings
+
+SECRET_ENV = ("TENRUSL_MOCK_SECRET", "MOCK_SECRET")
+
+
+class MockProvider(Provider):
+    name = "mock"
+    signature_headers = ("X-Mock-Signature",)
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.secrets = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
+
+    async def verify(self, request: SignedRequest) -> Verification:
+        if not self.secrets:
+            return Verification.reject("missing_secret")
+        auth = request.header("Authorization")
+        signature = strip_prefix(request.header("X-Mock-Signature"))
+        if not auth and not signature:
+            return Verification.reject("missing_signature")
+        if signature:
+            expected = [hmac_sha256_hex(s, request.body) for s in self.secrets]
+            if matches_any(expected, [signature], fold_case=True):
+                return Verification.accept("ok_hmac")
+        if auth[:7].lower() == "bearer " and matches_any(self.secrets, [auth[7:].strip()]):
+            return Verification.accept("ok_bearer")
+        return Verification.reject("invalid_signature" if signature else "invalid_bearer_token")
+
+    @staticmethod
+    def sign(secret: str, body: bytes) -> dict[str, str]:
+        """Headers that make ``body`` verify (used by `tenrusl sign`, `simulate` and `dev`)."""
+        return {"X-Mock-Signature": hmac_sha256_hex(secret, body)}
+
+
+PROVIDER = MockProvider

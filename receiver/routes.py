@@ -1,0 +1,28 @@
+"""Every route, in one place. API routes exist under both ``/api`` and ``/api/v1``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from receiver import health, openapi, payments, webhooks
+
+PROVIDER = r"{provider:[a-z0-9][a-z0-9_\-]*}"
+
+
+def setup_routes(app: web.Application) -> None:
+    for prefix, tag in (("/api/v1", "v1"), ("/api", "api")):
+        app.router.add_post(f"{prefix}/payments", payments.create_payment, name=f"{tag}.create_payment")
+        app.router.add_get(
+            f"{prefix}/payments/{{provider:[a-z0-9][a-z0-9_\\-]*}}/{{provider_ref}}/status",
+            payments.get_payment_status,
+            name=f"{tag}.payment_status",
+        )
+        app.router.add_get(f"{prefix}/payments/{{id}}", payments.get_payment, name=f"{tag}.get_payment")
+        app.router.add_get(
+            f"{prefix}/admin/payments", payments.admin_list_payments, name=f"{tag}.admin_payments"
+        )
+        app.router.add_post(f"{prefix}/webhooks/{PROVIDER}", webhooks.receive_webhook, name=f"{tag}.webhook")
+    app.router.add_get("/api/openapi.yaml", openapi.document, name="openapi")
+    app.router.add_get("/up", health.up, name="up")
+    app.router.add_get("/ready", health.ready, name="ready")
+    app.router.add_get("/metrics", health.metrics, name="metrics")

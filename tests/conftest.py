@@ -1,0 +1,150 @@
+"""Shared fixtures: a real PostgreSQL and a real Redis, never mocks.
+
+PostgreSQL: ``TENRUSL_TEST_DATABASE_URL`` when set, otherwise an embedded server started for the
+session. The schema is migrated once into a template database; each test that asks for ``db_url``
+gets its own ``CREATE DATABASE ... TEMPLATE`` copy, dropped afterwards.
+Redis: ``TENRUSL_TEST_REDIS_URL`` when set, otherwise an embedded redis-server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from aiohttp.test_utils import TestClient, TestServer
+
+from receiver.app import create_app
+from tenrusl.embedded import start_postgres, start_redis
+from tenrusl.migrate import apply_migrations
+from tenrusl.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".cache" / "test-servers"
+ADMIN_KEY = "test-admin-key-0123456789"
+MOCK_SECRET = "test-mock-secret"
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at database ``name``."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    external = os.environ.get("TENRUSL_TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = start_postgres(STATE_DIR / f"pg-{os.getpid()}", database="postgres")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> Iterator[str]:
+    name = f"tenrusl_tpl_{os.getpid()}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+    async def migrate() -> None:
+        async with await psycopg.AsyncConnection.connect(with_database(pg_server_url, name), autocommit=True) as c:
+            await apply_migrations(c)
+
+    asyncio.run(migrate())
+    yield name
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def db_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        yield with_database(pg_server_url, name)
+    finally:
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    external = os.environ.get("TENRUSL_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = start_redis(STATE_DIR / f"redis-{os.getpid()}")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def settings(db_url: str, redis_url: str) -> Settings:
+    """Test settings: real servers, known secrets, the whole provider catalogue."""
+    env = {
+        "TENRUSL_ENV": "test",
+        "TENRUSL_DATABASE_URL": db_url,
+        "TENRUSL_REDIS_URL": redis_url,
+        "TENRUSL_ADMIN_KEY": ADMIN_KEY,
+        "TENRUSL_MOCK_SECRET": MOCK_SECRET,
+        "TENRUSL_DB_POOL_MIN": "1",
+        "TENRUSL_DB_POOL_MAX": "4",
+        "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
+    }
+    return Settings.from_env(env)
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[ClientFactory]:
+    """``await make_client(settings)``: a live receiver on a loopback port and a client for it."""
+    clients: list[TestClient] = []
+
+    async def factory(settings: Settings) -> TestClient:
+        client = TestClient(TestServer(create_app(settings)))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in reversed(clients):
+        await client.close()
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
+    return await make_client(settings)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A direct connection to the test's database, for arranging and inspecting rows."""
+    conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=psycopg.rows.dict_row)
+    yield conn
+    await conn.close()
