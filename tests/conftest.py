@@ -59,7 +59,9 @@ def template_db(pg_server_url: str) -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
 
     async def migrate() -> None:
-        async with await psycopg.AsyncConnection.connect(with_database(pg_server_url, name), autocommit=True) as c:
+        async with await psycopg.AsyncConnection.connect(
+            with_database(pg_server_url, name), autocommit=True
+        ) as c:
             await apply_migrations(c)
 
     asyncio.run(migrate())
@@ -103,9 +105,9 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def settings(db_url: str, redis_url: str) -> Settings:
-    """Test settings: real servers, known secrets, the whole provider catalogue."""
-    env = {
+def base_env(db_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the test settings; extend it with ``make_settings(**env)``."""
+    return {
         "TENRUSL_ENV": "test",
         "TENRUSL_DATABASE_URL": db_url,
         "TENRUSL_REDIS_URL": redis_url,
@@ -115,7 +117,22 @@ def settings(db_url: str, redis_url: str) -> Settings:
         "TENRUSL_DB_POOL_MAX": "4",
         "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
     }
-    return Settings.from_env(env)
+
+
+@pytest.fixture
+def make_settings(base_env: dict[str, str]) -> Callable[..., Settings]:
+    """``make_settings(TENRUSL_X="1", ...)``: test settings with extra environment values."""
+
+    def factory(**env: str) -> Settings:
+        return Settings.from_env({**base_env, **env})
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Test settings: real servers, known secrets, the whole provider catalogue."""
+    return make_settings()
 
 
 ClientFactory = Callable[..., Any]

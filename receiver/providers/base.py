@@ -67,6 +67,14 @@ class EventId:
         return self.source == "generated_body_hash"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery as the provider would send it: exact body bytes and headers."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
 class Provider:
     """Base class: generic extraction rules (original-spec 3.3 and 3.5) that providers refine."""
 
@@ -102,6 +110,16 @@ class Provider:
         self.leeway_s = settings.signature_leeway_s
 
     async def verify(self, request: SignedRequest) -> Verification:
+        raise NotImplementedError
+
+    @classmethod
+    def signing_credentials(cls, settings: Settings) -> dict[str, str]:
+        """The sending side's credentials for ``sign`` (for `tenrusl sign`/`simulate`/`dev`)."""
+        raise NotImplementedError
+
+    @classmethod
+    def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
+        """Sign ``body`` exactly as the provider does (may add fields to the body, e.g. Midtrans)."""
         raise NotImplementedError
 
     async def close(self) -> None:

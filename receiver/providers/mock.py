@@ -11,6 +11,7 @@ Settings: ``TENRUSL_MOCK_SECRET`` (legacy ``MOCK_SECRET``), comma-separated for 
 from __future__ import annotations
 
 from receiver.providers.base import (
+    Delivery,
     Provider,
     SignedRequest,
     Verification,
@@ -46,10 +47,18 @@ class MockProvider(Provider):
             return Verification.accept("ok_bearer")
         return Verification.reject("invalid_signature" if signature else "invalid_bearer_token")
 
-    @staticmethod
-    def sign(secret: str, body: bytes) -> dict[str, str]:
-        """Headers that make ``body`` verify (used by `tenrusl sign`, `simulate` and `dev`)."""
-        return {"X-Mock-Signature": hmac_sha256_hex(secret, body)}
+    @classmethod
+    def signing_credentials(cls, settings: Settings) -> dict[str, str]:
+        secrets = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
+        return {"secret": secrets[0] if secrets else ""}
+
+    @classmethod
+    def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Mock-Signature": hmac_sha256_hex(credentials["secret"], body),
+        }
+        return Delivery(body, headers)
 
 
 PROVIDER = MockProvider

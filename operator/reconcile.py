@@ -1,0 +1,185 @@
+"""Pure functions of the reconcile: from a policy's spec to what the cluster should hold.
+
+No I/O here, so every rule (the policy file, the ConfigMap, the conditions) is testable alone.
+The policy file is made by :class:`tenrusl.policy.RetryPolicy`, through the same parser the retry
+runner uses, so the operator can only ever write a file the runner accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tenrusl.policy import POLICY_FILE_VERSION, RetryPolicy, parse_policy_document
+from tenrusl_operator import crd
+
+DEFAULT_CRONJOB = "tenrusl-retry"
+POLICY_KEY = "policy.json"
+MANAGED_BY = "tenrusl-operator"
+
+READY, PAUSED, DEGRADED = "Ready", "Paused", "Degraded"
+CONDITION_TYPES = (READY, PAUSED, DEGRADED)
+
+# Spec fields that are policy-file fields; the others (cronJobName, configMapName) are wiring.
+_POLICY_FIELDS = ("paused", "limit", "maxAttempts", "leaseSeconds", "backoff", "providers")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile found: the state to report in the conditions."""
+
+    paused: bool | None  # the CronJob's actual suspend, None when unknown
+    reason: str = "Reconciled"
+    message: str = "the CronJob and the policy ConfigMap match the spec"
+    degraded: bool = False
+
+
+def cronjob_name(spec: Mapping[str, Any]) -> str:
+    return spec.get("cronJobName") or DEFAULT_CRONJOB
+
+
+def configmap_name(name: str, spec: Mapping[str, Any]) -> str:
+    return spec.get("configMapName") or f"{name}-policy"
+
+
+def policy_from_spec(spec: Mapping[str, Any], source: Mapping[str, Any]) -> RetryPolicy:
+    """The complete policy a spec states; absent fields take the CRD's (and RetryPolicy's) defaults.
+
+    Raises :class:`tenrusl.policy.PolicyError` naming the field when the spec is invalid.
+    """
+    doc = {key: spec[key] for key in _POLICY_FIELDS if spec.get(key) is not None}
+    doc["version"] = POLICY_FILE_VERSION
+    doc["source"] = dict(source)
+    policy = RetryPolicy().with_overrides(parse_policy_document(doc))
+    crd.check_rules(
+        {"maxAttempts": policy.max_attempts, "backoff": {"schedule": list(policy.schedule_ms)}}
+    )
+    return policy
+
+
+def source_of(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "generation": meta.get("generation"),
+        "uid": meta.get("uid"),
+    }
+
+
+def render_policy_file(policy: RetryPolicy) -> str:
+    """The ``policy.json`` text: stable key order, so an unchanged policy is an unchanged ConfigMap."""
+    return json.dumps(policy.to_file(), indent=2, sort_keys=True) + "\n"
+
+
+def render_configmap(name: str, meta: Mapping[str, Any], policy: RetryPolicy) -> dict[str, Any]:
+    """The ConfigMap body, owned by the policy so that deleting the policy deletes it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": meta["namespace"],
+            "labels": {
+                "app.kubernetes.io/name": "tenrusl",
+                "app.kubernetes.io/component": "retry-policy",
+                "app.kubernetes.io/managed-by": MANAGED_BY,
+                f"{crd.GROUP}/policy": meta["name"],
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": crd.API_VERSION,
+                    "kind": crd.KIND,
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "data": {POLICY_KEY: render_policy_file(policy)},
+    }
+
+
+def suspend_of(cronjob: Mapping[str, Any]) -> bool:
+    return bool((cronjob.get("spec") or {}).get("suspend", False))
+
+
+def cronjob_times(cronjob: Mapping[str, Any] | None) -> dict[str, Any]:
+    status = (cronjob or {}).get("status") or {}
+    return {
+        "lastScheduleTime": status.get("lastScheduleTime"),
+        "lastSuccessfulTime": status.get("lastSuccessfulTime"),
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def conditions(
+    outcome: Outcome,
+    generation: int | None,
+    previous: Sequence[Mapping[str, Any]] | None,
+    now: str | None = None,
+) -> list[dict[str, Any]]:
+    """The three conditions for an outcome; ``lastTransitionTime`` moves only when status does."""
+    if outcome.paused is None:
+        paused = ("Unknown", outcome.reason, "the CronJob's state is unknown: " + outcome.message)
+    elif outcome.paused:
+        paused = ("True", "PausedBySpec", "the retry CronJob is suspended; no new runs start")
+    else:
+        paused = ("False", "Running", "the retry CronJob runs on its schedule")
+    states = {
+        READY: ("False", outcome.reason, outcome.message) if outcome.degraded else (
+            "True", outcome.reason, outcome.message),
+        PAUSED: paused,
+        DEGRADED: ("True", outcome.reason, outcome.message) if outcome.degraded else (
+            "False", "AsExpected", "no problem found"),
+    }
+    old = {c.get("type"): c for c in previous or ()}
+    stamp = now or now_iso()
+    result = []
+    for kind in CONDITION_TYPES:
+        status, reason, message = states[kind]
+        before = old.get(kind) or {}
+        moved = before.get("status") != status or not before.get("lastTransitionTime")
+        result.append(
+            {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": stamp if moved else before["lastTransitionTime"],
+                "observedGeneration": generation,
+            }
+        )
+    return result
+
+
+def status_patch(
+    outcome: Outcome,
+    meta: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    old_status: Mapping[str, Any],
+    cronjob: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``status`` an outcome reports; ``observedGeneration`` only moves when the spec was applied."""
+    generation = meta.get("generation")
+    patch: dict[str, Any] = {
+        "conditions": conditions(outcome, generation, old_status.get("conditions")),
+        "cronJob": cronjob_name(spec),
+        "configMap": configmap_name(meta["name"], spec),
+    }
+    if not outcome.degraded:
+        patch["observedGeneration"] = generation
+    if cronjob is not None:
+        patch.update({k: v for k, v in cronjob_times(cronjob).items() if v})
+    return patch
+
+
+def status_changed(old_status: Mapping[str, Any], patch: Mapping[str, Any]) -> bool:
+    """Whether writing ``patch`` would change anything (timers skip no-op writes)."""
+    return any(old_status.get(key) != value for key, value in patch.items())
