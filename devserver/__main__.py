@@ -1,0 +1,5 @@
+import sys
+
+from tenrusl.cli import main
+
+sys.exit(main(["dev", *sys.argv[1:]]))

@@ -1,0 +1,167 @@
+"""``tenrusl dev``: embedded PostgreSQL (unless a URL is given), migrations, the receiver, and the
+retry runner ticking in-process like the CronJob. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import shlex
+import signal
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from receiver.app import create_app
+from receiver.keys import STORE
+from receiver.providers import provider_class
+from tenrusl.embedded import EmbeddedServer, start_postgres
+from tenrusl.ids import new_id, new_ulid_upper
+from tenrusl.logs import configure_logging
+from tenrusl.migrate import migrate
+from tenrusl.settings import Settings
+
+log = logging.getLogger("tenrusl.dev")
+
+DEV_DIR = Path(".tenrusl") / "dev"
+
+
+def demo_commands(settings: Settings, base_url: str, provider_ref: str) -> str:
+    """Ready-to-paste commands: create a payment, and a signed mock webhook for the demo payment."""
+    body = json.dumps(
+        {
+            "id": f"evt_demo_{int(time.time())}",
+            "type": "payment.succeeded",
+            "status": "succeeded",
+            "provider_ref": provider_ref,
+        },
+        separators=(",", ":"),
+    )
+    mock = provider_class("mock")
+    delivery = mock.sign(
+        body.encode(), mock.signing_credentials(settings), now=time.time(), path="/api/v1/webhooks/mock"
+    )
+    headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in delivery.headers.items())
+    return "\n".join(
+        [
+            "Create a payment (201; the same key again replays it):",
+            f"  curl -sS -X POST {base_url}/api/v1/payments -H 'Content-Type: application/json' "
+            f'-H \'Idempotency-Key: demo-1\' -d \'{{"provider":"mock","amount":150000}}\'',
+            "",
+            f"Send a signed mock webhook that marks the demo payment {provider_ref} succeeded",
+            "(202; send it twice to see duplicate: true):",
+            f"  curl -sS -X POST {base_url}/api/v1/webhooks/mock {headers} --data-binary {shlex.quote(body)}",
+            "",
+            "Then look at the payment:",
+            f"  curl -sS {base_url}/api/v1/payments/mock/{provider_ref}/status",
+        ]
+    )
+
+
+async def create_demo_payment(app: web.Application) -> str:
+    payment = await app[STORE].insert_payment(
+        id=new_id(),
+        provider="mock",
+        provider_ref=f"sim_mock_{new_ulid_upper()}",
+        amount=150000,
+        currency="IDR",
+        description="tenrusl dev demo payment",
+        metadata={"demo": True},
+        idempotency_key=None,
+        request_hash=None,
+    )
+    return payment.provider_ref
+
+
+async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) -> None:
+    embedded: EmbeddedServer | None = None
+    if not settings.database_url:
+        print(f"starting embedded PostgreSQL in {DEV_DIR / 'pgdata'} ...", flush=True)
+        embedded = await asyncio.to_thread(start_postgres, DEV_DIR.resolve(), "tenrusl")
+        settings = settings.replace(database_url=embedded.url)
+    if not settings.admin_key:
+        settings = settings.replace(admin_key="dev-" + secrets.token_hex(8))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner: web.AppRunner | None = None
+    ticker = None
+    try:
+        applied = await migrate(settings)
+        print(f"migrations: {', '.join(applied) if applied else 'up to date'}", flush=True)
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        base_url = f"http://{settings.host}:{settings.port}"
+        redis_note = "TENRUSL_REDIS_URL" if settings.redis_url else "not configured (in-process fallbacks)"
+        if run_retry:
+            ticker = await start_retry_ticker(settings, retry_interval_s)
+        print(
+            f"\nTenRusl is running at {base_url}  (Ctrl-C to stop)\n"
+            f"  database:  {'embedded PostgreSQL' if embedded else 'TENRUSL_DATABASE_URL'}\n"
+            f"  redis:     {redis_note}\n"
+            f"  retries:   {f'every {retry_interval_s:g} s in-process' if ticker else 'off'}\n"
+            f"  admin key: {settings.admin_key}\n"
+            f"  health:    {base_url}/up   ready: {base_url}/ready   metrics: {base_url}/metrics\n\n"
+            + demo_commands(settings, base_url, await create_demo_payment(app))
+            + "\n",
+            flush=True,
+        )
+        await stop.wait()
+        print("stopping ...", flush=True)
+    finally:
+        if ticker is not None:
+            await ticker.stop()
+        if runner is not None:
+            await runner.cleanup()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+
+async def start_retry_ticker(settings: Settings, interval_s: float):  # type: ignore[no-untyped-def]
+    """The retry runner on a tick, exactly as the CronJob runs it (None until it exists)."""
+    try:
+        from retry_job.ticker import RetryTicker
+    except ImportError:
+        log.warning("retry runner unavailable; retries are not ticking", extra={"action": "dev"})
+        return None
+    ticker = RetryTicker(settings, interval_s)
+    await ticker.start()
+    return ticker
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    if args.host:
+        settings = settings.replace(host=args.host)
+    if args.port:
+        settings = settings.replace(port=args.port)
+    asyncio.run(run_dev(settings, args.retry_interval, not args.no_retry))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "dev", help="run everything locally: embedded PostgreSQL, migrations, receiver, retry ticks"
+    )
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument(
+        "--retry-interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how often the in-process retry runner ticks (default 60, like the CronJob)",
+    )
+    parser.add_argument("--no-retry", action="store_true", help="do not run the retry runner")
+    parser.set_defaults(handler=_run)

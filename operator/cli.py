@@ -1,0 +1,81 @@
+"""``tenrusl operator``: run the kopf operator with JSON logs, a liveness endpoint and clean shutdown.
+
+Namespace-scoped by default (the pod's own namespace, so the operator needs only a namespaced
+Role); ``--all-namespaces`` watches the whole cluster (and then needs a ClusterRole). Each flag has
+an environment twin in :class:`tenrusl.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from tenrusl.logs import configure_logging
+from tenrusl.settings import Settings
+
+HELP_NAMESPACE = "namespace to watch (env TENRUSL_OPERATOR_NAMESPACE; default: the pod's own, or the "
+HELP_NAMESPACE += "kubeconfig context's)"
+HELP_ALL = "watch every namespace (env TENRUSL_OPERATOR_CLUSTERWIDE); needs a ClusterRole"
+HELP_LIVENESS = "port of the liveness endpoint GET /healthz, 0 turns it off (env TENRUSL_OPERATOR_LIVENESS_PORT)"
+
+log = logging.getLogger("tenrusl.operator")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "operator", help="run the WebhookRetryPolicy operator (pause and tune retries with kubectl)"
+    )
+    parser.add_argument("--namespace", "-n", default=None, help=HELP_NAMESPACE)
+    parser.add_argument("--all-namespaces", "-A", action="store_true", default=None, help=HELP_ALL)
+    parser.add_argument("--liveness-port", type=int, default=None, help=HELP_LIVENESS)
+    parser.set_defaults(handler=_run)
+
+
+def resolve(args: argparse.Namespace, settings: Settings) -> Settings:
+    """Flags over environment: the settings this run uses."""
+    changes: dict[str, object] = {}
+    if args.namespace:
+        changes["operator_namespace"] = args.namespace
+    if args.all_namespaces:
+        changes["operator_clusterwide"] = True
+    if args.liveness_port is not None:
+        changes["operator_liveness_port"] = args.liveness_port
+    return settings.replace(**changes) if changes else settings
+
+
+def default_namespace() -> str:
+    """The pod's own namespace, else the kubeconfig context's, like kubectl."""
+    from tenrusl_operator import kube
+
+    return kube.connect().namespace
+
+
+def run_options(settings: Settings) -> dict[str, object]:
+    """The keyword arguments of ``kopf.run`` for these settings."""
+    options: dict[str, object] = {"standalone": True}
+    if settings.operator_clusterwide:
+        options["clusterwide"] = True
+    else:
+        options["namespaces"] = [settings.operator_namespace or default_namespace()]
+    if settings.operator_liveness_port:
+        options["liveness_endpoint"] = f"http://0.0.0.0:{settings.operator_liveness_port}/healthz"
+    return options
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    import kopf
+
+    from tenrusl_operator import handlers  # importing registers the handlers with kopf
+
+    settings = resolve(args, settings)
+    configure_logging(settings.log_level)
+    options = run_options(settings)
+    log.info(
+        "operator starting",
+        extra={"action": "start", "pid": os.getpid(), "handlers": handlers.__name__, **options},
+    )
+    # kopf.run installs SIGTERM/SIGINT handlers: in-flight handlers finish, then it returns.
+    kopf.run(**options)  # type: ignore[arg-type]
+    log.info("operator stopped", extra={"action": "stop"})
+    return 0

@@ -1,0 +1,228 @@
+"""The few Kubernetes API calls the operator and the kubectl plugin make, and how they connect.
+
+Calls are synchronous (the official ``kubernetes`` client); the operator runs them in
+``asyncio.to_thread``. Every call asks for raw JSON (``_preload_content=False``) so objects stay
+plain dicts, exactly as the API server sent them. Connecting follows kubectl: ``--kubeconfig`` or
+``KUBECONFIG`` (a path list), else ``~/.kube/config``, else the pod's service account.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from tenrusl_operator import crd
+
+MERGE_PATCH = "application/merge-patch+json"
+# Client-side timeout of one API call (connect, read): short, so a hung API server cannot wedge a
+# reconcile; kopf retries the handler.
+REQUEST_TIMEOUT = (5, 20)
+INCLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+class KubeError(RuntimeError):
+    """A Kubernetes API call failed in a way the caller explains to a human."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """An API client and the namespace kubectl would use by default."""
+
+    api: client.ApiClient
+    namespace: str
+    server: str
+
+
+def kubeconfig_path(explicit: str | None = None) -> str:
+    """kubectl's rule: the flag, else ``KUBECONFIG`` (read now, not at import), else the home file."""
+    return explicit or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
+def connect(context: str | None = None, kubeconfig: str | None = None) -> Connection:
+    """Connect like kubectl does; raise :class:`KubeError` when no configuration is found."""
+    path = kubeconfig_path(kubeconfig)
+    configured = kubeconfig or os.environ.get("KUBECONFIG") or os.path.exists(path)
+    if configured:
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+            contexts, active = config.list_kube_config_contexts(config_file=path)
+        except (ConfigException, OSError) as exc:
+            raise KubeError(f"cannot load kubeconfig {path}: {exc}") from None
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        namespace = ((chosen or {}).get("context") or {}).get("namespace") or "default"
+        return Connection(client.ApiClient(cfg), namespace, cfg.host)
+    cfg = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=cfg)
+    except ConfigException:
+        raise KubeError(
+            f"no Kubernetes configuration: {path} does not exist, KUBECONFIG is not set, "
+            "and this is not a pod with a service account"
+        ) from None
+    with open(INCLUSTER_NAMESPACE_FILE, encoding="utf-8") as fh:
+        namespace = fh.read().strip() or "default"
+    return Connection(client.ApiClient(cfg), namespace, cfg.host)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    return json.loads(response.data or b"{}")
+
+
+def not_found(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 404
+
+
+def api_message(exc: ApiException) -> str:
+    """The ``message`` of the API server's Status body, else the HTTP reason."""
+    try:
+        return json.loads(exc.body or "{}").get("message") or str(exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)
+
+
+# --- CronJobs --------------------------------------------------------------------------------
+
+
+def read_cronjob(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The CronJob, or None when it does not exist."""
+    try:
+        return _json(
+            client.BatchV1Api(api).read_namespaced_cron_job(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def set_suspend(api: client.ApiClient, namespace: str, name: str, suspend: bool) -> dict[str, Any]:
+    return _json(
+        client.BatchV1Api(api).patch_namespaced_cron_job(
+            name,
+            namespace,
+            {"spec": {"suspend": suspend}},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    )
+
+
+def list_jobs(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    response = client.BatchV1Api(api).list_namespaced_job(
+        namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+    )
+    return list(_json(response).get("items") or [])
+
+
+# --- ConfigMaps ------------------------------------------------------------------------------
+
+
+def ensure_configmap(api: client.ApiClient, body: Mapping[str, Any]) -> str:
+    """Create the ConfigMap or bring its data, labels and owner in line; say what happened.
+
+    Returns ``"created"``, ``"updated"`` or ``"unchanged"``; an unchanged ConfigMap is not written,
+    so a timer tick costs one GET.
+    """
+    core = client.CoreV1Api(api)
+    meta = body["metadata"]
+    try:
+        current = _json(
+            core.read_namespaced_config_map(
+                meta["name"], meta["namespace"], _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        core.create_namespaced_config_map(
+            meta["namespace"], dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        )
+        return "created"
+    old_meta = current.get("metadata") or {}
+    same = (
+        current.get("data") == body["data"]
+        and old_meta.get("ownerReferences") == meta["ownerReferences"]
+        and all((old_meta.get("labels") or {}).get(k) == v for k, v in meta["labels"].items())
+    )
+    if same:
+        return "unchanged"
+    patch = {
+        "metadata": {"labels": meta["labels"], "ownerReferences": meta["ownerReferences"]},
+        "data": body["data"],
+    }
+    core.patch_namespaced_config_map(
+        meta["name"],
+        meta["namespace"],
+        patch,
+        _content_type=MERGE_PATCH,
+        _preload_content=False,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
+    return "updated"
+
+
+# --- WebhookRetryPolicies --------------------------------------------------------------------
+
+
+def crd_installed(api: client.ApiClient) -> bool:
+    """Whether the API server serves ``tenrusl.io/v1alpha1 webhookretrypolicies``."""
+    try:
+        response = client.CustomObjectsApi(api).get_api_resources(
+            crd.GROUP, crd.VERSION, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return any(r.get("name") == crd.PLURAL for r in _json(response).get("resources") or [])
+
+
+def get_policy(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    return _json(
+        client.CustomObjectsApi(api).get_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            name,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    )
+
+
+def list_policies(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    response = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+    )
+    return list(_json(response).get("items") or [])
+
+
+def patch_policy_spec(
+    api: client.ApiClient, namespace: str, name: str, spec_patch: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The plain ``kubectl patch wrp NAME --type merge -p '{"spec": ...}'``."""
+    return _json(
+        client.CustomObjectsApi(api).patch_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            name,
+            {"spec": dict(spec_patch)},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    )
