@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver import health, openapi, payments, webhooks
+from receiver import admin_events, health, openapi, payments, webhooks
 
 PROVIDER = r"{provider:[a-z0-9][a-z0-9_\-]*}"
 
@@ -22,6 +22,14 @@ def setup_routes(app: web.Application) -> None:
             f"{prefix}/admin/payments", payments.admin_list_payments, name=f"{tag}.admin_payments"
         )
         app.router.add_post(f"{prefix}/webhooks/{PROVIDER}", webhooks.receive_webhook, name=f"{tag}.webhook")
+        app.router.add_get(
+            f"{prefix}/admin/webhook-events", admin_events.list_webhook_events, name=f"{tag}.admin_events"
+        )
+        app.router.add_post(
+            f"{prefix}/admin/webhook-events/{{id}}/retry",
+            admin_events.retry_webhook_event,
+            name=f"{tag}.admin_event_retry",
+        )
     app.router.add_get("/api/openapi.yaml", openapi.document, name="openapi")
     app.router.add_get("/up", health.up, name="up")
     app.router.add_get("/ready", health.ready, name="ready")

@@ -9,18 +9,23 @@ from __future__ import annotations
 from tenrusl.store.events import EventQueries, NewEvent
 from tenrusl.store.models import IdempotencyRecord, IngestResult, Payment, WebhookEvent
 from tenrusl.store.payments import PaymentFilter, PaymentQueries
+from tenrusl.store.retry import ClaimedEvent, EventFilter, ReplayFilter, RetryQueries, Settled
 
 
-class Store(PaymentQueries, EventQueries):
+class Store(PaymentQueries, EventQueries, RetryQueries):
     """All named queries, as async methods over one connection pool."""
 
 
 __all__ = [
+    "ClaimedEvent",
+    "EventFilter",
     "IdempotencyRecord",
     "IngestResult",
     "NewEvent",
     "Payment",
     "PaymentFilter",
+    "ReplayFilter",
+    "Settled",
     "Store",
     "WebhookEvent",
 ]

@@ -1,0 +1,358 @@
+"""`tenrusl retry once|run|one|replay|unlock|schedule` and `tenrusl status`.
+
+Exit codes: 0 the command did its work (a run that was busy or paused, or whose events failed,
+also did its work); 1 the database is unreachable; 2 the policy or an argument is invalid;
+3 `retry one` could not claim the event (missing, processed, not due, leased or dead without
+``--force``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+from retry_job.backoff import MODES, format_table, human
+from retry_job.lock import REDIS_LOCK_KEY, force_unlock
+from retry_job.policy import backoff_for, resolve_policy
+from retry_job.runner import EXIT_DB, EXIT_POLICY, Runner, RunOptions
+from tenrusl.constants import RETRY_RUN_LOCK_KEY
+from tenrusl.db import open_pool
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.logs import configure_logging
+from tenrusl.policy import PolicyError
+from tenrusl.settings import Settings
+from tenrusl.store import ReplayFilter, Store
+
+EXIT_NOT_CLAIMED = 3
+T = TypeVar("T")
+
+HELP_ONCE = "one retry run with the effective policy (the CronJob's command)"
+HELP_RUN = "one retry run; flags override the policy for this run only"
+HELP_ONE = 'claim and re-process one event now (admin "retry now")'
+HELP_FORCE = (
+    "claim even if not due, leased by another run, or dead; attempts may then exceed maxAttempts "
+    "(one extra attempt per --force; if it fails again the event is dead again)"
+)
+HELP_REPLAY = "bring dead (or failed) events back: status failed, attempts 0, due now"
+HELP_UNLOCK = f"delete the Redis run lock ({REDIS_LOCK_KEY}) left by a crashed run"
+HELP_SCHEDULE = "print the expected delay of every attempt under the effective policy"
+HELP_STATUS = "events by state, the due backlog and its age, and the last retry runs"
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in a bare container
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def _when(value: str) -> datetime:
+    """An ISO-8601 timestamp (UTC when no zone) or a date (midnight UTC)."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date or ISO-8601 timestamp") from None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _providers(value: str) -> tuple[str, ...]:
+    return tuple(p.strip().lower() for p in value.split(",") if p.strip())
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """RetryPolicy overrides from `retry run`/`schedule` flags; absent flags are None."""
+    return {
+        "limit": getattr(args, "limit", None),
+        "max_attempts": getattr(args, "max_attempts", None),
+        "mode": getattr(args, "mode", None),
+        "base_ms": getattr(args, "base_ms", None),
+        "cap_ms": getattr(args, "cap_ms", None),
+        "providers": getattr(args, "provider", None),
+        "lease_seconds": getattr(args, "lease_seconds", None),
+    }
+
+
+def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    async def main() -> T:
+        # A run needs few connections: the claim/settle one, plus the advisory lock's own.
+        async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2)) as pool:
+            return await work(Store(pool))
+
+    return asyncio.run(main())
+
+
+# -- retry once / run -----------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    flags = _flags(args)
+    if getattr(args, "dry_run", False):
+        return _dry_run(settings, flags)
+    options = RunOptions(
+        trigger=args.trigger,
+        flags=flags,
+        max_events=getattr(args, "max_events", None),
+        time_budget_s=getattr(args, "time_budget", None) or RunOptions.time_budget_s,
+    )
+
+    async def work(store: Store) -> int:
+        runner = Runner(settings, store, options)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runner.stop)
+        result = await runner.run()
+        print(result.summary)
+        if result.error:
+            print(f"tenrusl retry: {result.outcome}: {result.error}", file=sys.stderr)
+        return result.exit_code
+
+    return _with_store(settings, work)
+
+
+def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
+    try:
+        policy = resolve_policy(settings, flags)
+    except PolicyError as exc:
+        print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
+        return EXIT_POLICY
+
+    async def work(store: Store) -> int:
+        try:
+            due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
+        except DatabaseUnavailable as exc:
+            print(f"tenrusl retry: {exc}", file=sys.stderr)
+            return EXIT_DB
+        print(f"dry run: policy {json.dumps(policy.to_file(), sort_keys=True)}")
+        if policy.paused:
+            print("dry run: the policy is paused; a run would claim nothing")
+        for row in due:
+            print(f"  {row['id']}  {row['provider']:<12} {row['status']:<10} attempts={row['attempts']}")
+        print(f"dry run: the first batch would claim {len(due)} event(s)")
+        return 0
+
+    return _with_store(settings, work)
+
+
+# -- retry one ------------------------------------------------------------------------------------
+
+
+def _one(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+
+    async def work(store: Store) -> int:
+        runner = Runner(settings, store, RunOptions(trigger="manual-one"))
+        result, outcome = await runner.process_one(args.event_id, force=args.force)
+        if result.exit_code:
+            print(f"tenrusl retry: {result.outcome}: {result.error}", file=sys.stderr)
+            return result.exit_code
+        print(result.summary)
+        if outcome is not None:
+            event = await store.get_event(args.event_id)
+            if event is not None:
+                print(f"event {event.id}: status={event.status} attempts={event.attempts}")
+            return 0
+        event = await store.get_event(args.event_id)
+        if event is None:
+            reason = "no such event"
+        elif event.status == "processed":
+            reason = "already processed"
+        elif event.status == "dead":
+            reason = "dead; use `tenrusl retry replay` or --force"
+        else:
+            reason = f"{event.status}, not due until {event.next_retry_at}; use --force"
+        print(f"tenrusl retry: event {args.event_id} not claimed: {reason}", file=sys.stderr)
+        return EXIT_NOT_CLAIMED
+
+    return _with_store(settings, work)
+
+
+# -- retry replay ---------------------------------------------------------------------------------
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    flt = ReplayFilter(status=args.status, provider=args.provider, since=args.since, until=args.until)
+    actor = _actor()
+
+    async def work(store: Store) -> int:
+        try:
+            count = await store.replay_events(flt, actor=actor, dry_run=args.dry_run)
+        except DatabaseUnavailable as exc:
+            print(f"tenrusl retry: {exc}", file=sys.stderr)
+            return EXIT_DB
+        if args.dry_run:
+            print(f"dry run: {count} event(s) would be replayed")
+            return 0
+        import logging
+
+        logging.getLogger("tenrusl.retry").warning(
+            "webhook events replayed",
+            extra={"action": "replay", "actor": actor, "replayed": count, **_describe(flt)},
+        )
+        print(f"replayed {count} event(s): now failed, attempts 0, due now")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def _describe(flt: ReplayFilter) -> dict[str, Any]:
+    return {
+        "status_filter": flt.status,
+        "provider": flt.provider,
+        "since": flt.since.isoformat() if flt.since else None,
+        "until": flt.until.isoformat() if flt.until else None,
+    }
+
+
+# -- retry unlock / schedule ----------------------------------------------------------------------
+
+
+def _unlock(args: argparse.Namespace, settings: Settings) -> int:
+    configure_logging(settings.log_level)
+    if not settings.redis_url:
+        print("no TENRUSL_REDIS_URL: runs use the PostgreSQL advisory lock only")
+    else:
+        try:
+            holder = asyncio.run(force_unlock(settings))
+        except Exception as exc:
+            print(f"tenrusl retry: cannot reach Redis: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+            return EXIT_DB
+        print(f"deleted {REDIS_LOCK_KEY}" + (f" (held by run {holder})" if holder else " (it was free)"))
+    print(
+        f"The PostgreSQL advisory lock ({RETRY_RUN_LOCK_KEY}) is released when its session ends; "
+        "to end a stuck one: SELECT pg_terminate_backend(pid) FROM pg_locks "
+        f"WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = {RETRY_RUN_LOCK_KEY};"
+    )
+    return 0
+
+
+def _schedule(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        policy = resolve_policy(settings, _flags(args))
+    except PolicyError as exc:
+        print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
+        return EXIT_POLICY
+    backoff = backoff_for(policy, settings)
+    head = (
+        f"mode={policy.mode} baseMs={policy.base_ms} capMs={policy.cap_ms} maxAttempts={policy.max_attempts}"
+    )
+    if policy.schedule_ms:
+        head += f" schedule={list(policy.schedule_ms)}"
+    print(head + f" minDelayMs={settings.retry_min_lease_ms}\n")
+    print(format_table(backoff))
+    return 0
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(store: Store) -> int:
+        try:
+            state = await store.retry_status()
+            runs = await store.recent_retry_runs(args.runs)
+        except DatabaseUnavailable as exc:
+            print(f"tenrusl status: {exc}", file=sys.stderr)
+            return EXIT_DB
+        if args.json:
+            print(json.dumps({**state, "runs": runs}, default=str, indent=2))
+            return 0
+        print("events by state:")
+        for status in ("received", "processing", "failed", "processed", "dead"):
+            print(f"  {status:<11} {state['events_by_status'].get(status, 0)}")
+        print(f"due backlog:    {state['due']}")
+        print(f"oldest due age: {human(state['oldest_due_seconds'] * 1000) if state['due'] else '-'}")
+        print(f"next retry at:  {state['next_due_at'] or '-'}")
+        print("last runs:")
+        for r in runs:
+            took = r["finished_at"] - r["started_at"] if r["finished_at"] else None
+            print(
+                f"  {r['started_at']:%Y-%m-%d %H:%M:%S}Z {r['outcome']:<9} {r['trigger']:<10} "
+                f"CLAIMED={r['claimed']} OK={r['ok']} FAIL={r['failed']} DEAD={r['dead']} "
+                f"lock={r['lock_backend'] or '-'} took={_secs(took)}"
+                + (f" error={r['error']}" if r["error"] else "")
+            )
+        if not runs:
+            print("  (none yet)")
+        return 0
+
+    return _with_store(settings, work)
+
+
+def _secs(delta: timedelta | None) -> str:
+    return f"{delta.total_seconds():.1f}s" if delta is not None else "-"
+
+
+# -- registration ---------------------------------------------------------------------------------
+
+
+def _policy_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, help="events per batch (policy `limit`)")
+    parser.add_argument("--max-attempts", type=int, help="attempts before dead (policy `maxAttempts`)")
+    parser.add_argument("--mode", choices=MODES, help="jitter mode (policy `backoff.mode`)")
+    parser.add_argument("--base-ms", type=int, help="backoff base (policy `backoff.baseMs`)")
+    parser.add_argument("--cap-ms", type=int, help="backoff cap (policy `backoff.capMs`)")
+    parser.add_argument("--provider", type=_providers, help="only these providers, comma-separated")
+    parser.add_argument("--lease-seconds", type=int, help="claim lease (policy `leaseSeconds`)")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    retry = commands.add_parser("retry", help="the retry runner and its admin tools")
+    sub = retry.add_subparsers(dest="retry_command", metavar="ACTION", required=True)
+
+    once = sub.add_parser("once", help=HELP_ONCE, description=HELP_ONCE)
+    once.add_argument("--trigger", default="cron", help="recorded in retry_runs.trigger (default cron)")
+    once.set_defaults(handler=_run)
+
+    run = sub.add_parser("run", help=HELP_RUN, description=HELP_RUN)
+    _policy_flags(run)
+    run.add_argument("--dry-run", action="store_true", help="show what the first batch would claim")
+    run.add_argument("--max-events", type=int, help="stop after claiming this many events")
+    run.add_argument("--time-budget", type=float, help="stop after the batch in which this many s passed")
+    run.add_argument("--trigger", default="manual", help="recorded in retry_runs.trigger (default manual)")
+    run.set_defaults(handler=_run)
+
+    one = sub.add_parser("one", help=HELP_ONE, description=HELP_ONE)
+    one.add_argument("event_id", metavar="EVENT_ID", help="webhook_events.id")
+    one.add_argument("--force", action="store_true", help=HELP_FORCE)
+    one.set_defaults(handler=_one)
+
+    replay = sub.add_parser("replay", help=HELP_REPLAY, description=HELP_REPLAY)
+    replay.add_argument("--status", choices=("dead", "failed"), default="dead", help="default dead")
+    replay.add_argument("--provider", type=str.lower, help="only this provider")
+    replay.add_argument("--since", type=_when, help="received at or after (date or ISO-8601)")
+    replay.add_argument("--until", type=_when, help="received before (date or ISO-8601)")
+    replay.add_argument("--dry-run", action="store_true", help="print the count only")
+    replay.set_defaults(handler=_replay)
+
+    unlock = sub.add_parser("unlock", help=HELP_UNLOCK, description=HELP_UNLOCK)
+    unlock.set_defaults(handler=_unlock)
+
+    schedule = sub.add_parser("schedule", help=HELP_SCHEDULE, description=HELP_SCHEDULE)
+    _policy_flags(schedule)
+    schedule.set_defaults(handler=_schedule)
+
+
+def register_status(commands: argparse._SubParsersAction) -> None:
+    status = commands.add_parser("status", help=HELP_STATUS, description=HELP_STATUS)
+    status.add_argument("--runs", type=int, default=5, help="how many recent runs to show (default 5)")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(handler=_status)
+
+
+def main() -> int:
+    from tenrusl.cli import main as cli_main
+
+    return cli_main(["retry", *sys.argv[1:]])

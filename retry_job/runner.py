@@ -1,0 +1,306 @@
+"""One retry run: take the run lock, claim due events in batches, re-process them, record the run.
+
+The same code serves the CronJob (`tenrusl retry once`), the CLI (`retry run`, `retry one`) and
+the dev server's tick. A run drains: it claims until nothing is due, ``max_events`` were
+claimed, the time budget ran out (checked after each batch), SIGTERM arrived (``stop()``), or
+the policy file says ``paused``. It never waits for work; the CronJob owns the schedule.
+
+Outcomes and exit codes: ``completed``/``paused``/``busy`` exit 0 (failed events are normal work,
+recorded in the counters); ``error`` exits 1 when the database is unreachable and 2 when the
+policy is invalid. Every run that reaches the database leaves a ``retry_runs`` row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from receiver.providers import provider_class
+from receiver.providers.base import Provider
+from retry_job.backoff import Backoff
+from retry_job.lock import RunLock
+from retry_job.policy import backoff_for, resolve_policy
+from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
+from tenrusl.errors import DatabaseUnavailable
+from tenrusl.ids import new_id
+from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.settings import Settings
+from tenrusl.store import ClaimedEvent, Store
+
+log = logging.getLogger("tenrusl.retry")
+
+# Stop claiming after the batch in which this much time passed: well under the CronJob's
+# activeDeadlineSeconds, and the next run starts a minute later anyway.
+DEFAULT_TIME_BUDGET_S = 300.0
+# Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
+DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
+
+OK, FAIL, DEAD = "ok", "fail", "dead"
+EXIT_OK, EXIT_DB, EXIT_POLICY = 0, 1, 2
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    trigger: str
+    outcome: str = "running"
+    claimed: int = 0
+    ok: int = 0
+    failed: int = 0
+    dead: int = 0
+    lock_backend: str | None = None
+    policy: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = EXIT_OK
+
+    @property
+    def summary(self) -> str:
+        return f"CLAIMED={self.claimed} OK={self.ok} FAIL={self.failed} DEAD={self.dead}"
+
+    def count(self, outcome: str) -> None:
+        if outcome == OK:
+            self.ok += 1
+        elif outcome == DEAD:
+            self.dead += 1
+        else:
+            self.failed += 1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    trigger: str = "cron"
+    # Command-line overrides: RetryPolicy field names; None means "not given".
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    max_events: int | None = None
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
+
+
+class Runner:
+    """One run. ``await Runner(settings, store).run()``; ``stop()`` makes it stop claiming."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        options: RunOptions | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.options = options or RunOptions()
+        self.rng = rng or random.Random()
+        self._providers: dict[str, Provider] = {}
+        self._stopping = False
+        self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
+
+    def stop(self) -> None:
+        """SIGTERM: finish the current event, claim nothing more. Leases return the rest."""
+        self._stopping = True
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        result = RunResult(run_id=new_id(), trigger=self.options.trigger)
+        try:
+            policy = self._policy()
+        except PolicyError as exc:
+            return await self._fail_early(result, EXIT_POLICY, f"bad policy: {exc}")
+        result.policy = policy.to_file()
+        try:
+            await self.store.start_retry_run(result.run_id, result.trigger, result.policy)
+        except DatabaseUnavailable as exc:
+            return self._finish_log(result, "error", EXIT_DB, str(exc))
+
+        lock = RunLock(self.settings, token=result.run_id)
+        try:
+            result.lock_backend = await lock.acquire()
+            if result.lock_backend is None:
+                log.info(
+                    "another retry run holds the run lock; nothing to do",
+                    extra={"action": "retry_run", "run_id": result.run_id, "outcome": "busy"},
+                )
+                return await self._finish(result, "busy", EXIT_OK)
+            return await self._drain(result, policy)
+        except DatabaseUnavailable as exc:
+            return await self._finish(result, "error", EXIT_DB, str(exc))
+        except PolicyError as exc:
+            return await self._finish(result, "error", EXIT_POLICY, f"bad policy: {exc}")
+        finally:
+            await lock.release()
+
+    async def _drain(self, result: RunResult, policy: RetryPolicy) -> RunResult:
+        started = time.monotonic()
+        while not self._stopping:
+            if policy.paused:
+                log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
+                return await self._finish(result, "paused", EXIT_OK)
+            limit = policy.limit
+            if self.options.max_events is not None:
+                limit = min(limit, self.options.max_events - result.claimed)
+                if limit <= 0:
+                    break
+            batch = await self.store.claim_due_events(
+                limit=limit,
+                lease_seconds=policy.lease_seconds,
+                max_attempts=policy.max_attempts,
+                providers=policy.providers,
+            )
+            if not batch:
+                break
+            result.claimed += len(batch)
+            backoff = backoff_for(policy, self.settings)
+            for event in batch:
+                if self._stopping:
+                    break
+                result.count(await self.process(event, policy, backoff))
+            if time.monotonic() - started >= self.options.time_budget_s:
+                log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
+                break
+            # Re-read between batches: the operator may pause or retune while we drain.
+            policy = self._policy()
+            result.policy = policy.to_file()
+        return await self._finish(result, "completed", EXIT_OK)
+
+    # -- one event: the dispatch ladder ------------------------------------------------------------
+
+    async def process(self, event: ClaimedEvent, policy: RetryPolicy, backoff: Backoff) -> str:
+        """Re-apply one claimed event; returns ok, fail or dead. Only the database may raise."""
+        extra = {
+            "action": "retry_event",
+            "webhook_event_id": event.id,
+            "provider": event.provider,
+            "event_id": event.event_id,
+            "attempts": event.attempts,
+        }
+        if event.status == EVENT_DEAD:  # exhausted before this claim; the claim dead-lettered it
+            log.warning("webhook event dead: %s", event.last_error, extra={**extra, "outcome": DEAD})
+            return DEAD
+        prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
+        delay_ms = backoff.delay(event.attempts, self.rng, prev_ms=prev)
+        try:
+            if self._debug_delay_s:
+                await asyncio.sleep(self._debug_delay_s)
+            provider = self._provider(event.provider)
+            payment_status = provider.payment_status(event.payload)
+            payment_ref = provider.payment_ref(event.payload)
+            if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
+                payment_ref = None
+            settled = await self.store.retry_apply(
+                event.id, payment_status, payment_ref, delay_ms, policy.max_attempts
+            )
+        except asyncio.CancelledError:
+            raise  # the lease brings the event back; nothing to record
+        except DatabaseUnavailable:
+            raise  # the run itself cannot work
+        except Exception as exc:
+            log.exception("retry processing raised", extra={**extra, "outcome": FAIL})
+            marked = await self.store.retry_mark_failed(
+                event.id, f"{exc.__class__.__name__}: {exc}", delay_ms, policy.max_attempts
+            )
+            return DEAD if marked is not None and marked.status == EVENT_DEAD else FAIL
+        outcome = {EVENT_PROCESSED: OK, EVENT_DEAD: DEAD}.get(settled.status, FAIL)
+        level = logging.WARNING if outcome == DEAD else logging.INFO
+        log.log(
+            level,
+            "webhook event retried",
+            extra={
+                **extra,
+                "outcome": outcome,
+                "event_status": settled.status,
+                "payment_status": settled.payment_status,
+                "next_retry_at": settled.next_retry_at,
+                "delay_ms": delay_ms if outcome == FAIL else None,
+                "reason": settled.last_error,
+            },
+        )
+        return outcome
+
+    async def process_one(self, event_id: str, *, force: bool) -> tuple[RunResult, str | None]:
+        """Admin "retry now" for one event (no run lock: row locks make it safe beside a run).
+
+        Returns the run and the event's outcome, or None when it could not be claimed.
+        """
+        result = RunResult(run_id=new_id(), trigger="manual-one")
+        try:
+            policy = self._policy()
+        except PolicyError as exc:
+            return await self._fail_early(result, EXIT_POLICY, f"bad policy: {exc}"), None
+        result.policy = policy.to_file()
+        try:
+            await self.store.start_retry_run(result.run_id, result.trigger, result.policy)
+            event = await self.store.claim_event(
+                event_id, force=force, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
+            )
+            outcome = None
+            if event is not None:
+                result.claimed = 1
+                outcome = await self.process(event, policy, backoff_for(policy, self.settings))
+                result.count(outcome)
+            return await self._finish(result, "completed", EXIT_OK), outcome
+        except DatabaseUnavailable as exc:
+            return await self._finish(result, "error", EXIT_DB, str(exc)), None
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _policy(self) -> RetryPolicy:
+        return resolve_policy(self.settings, self.options.flags)
+
+    def _provider(self, name: str) -> Provider:
+        provider = self._providers.get(name)
+        if provider is None:
+            provider = self._providers[name] = provider_class(name)(self.settings)
+        return provider
+
+    async def _fail_early(self, result: RunResult, code: int, error: str) -> RunResult:
+        """A run that could not start (bad policy): record it if the database is there."""
+        try:
+            await self.store.start_retry_run(result.run_id, result.trigger, {})
+        except DatabaseUnavailable:
+            return self._finish_log(result, "error", code, error)
+        return await self._finish(result, "error", code, error)
+
+    async def _finish(
+        self, result: RunResult, outcome: str, code: int, error: str | None = None
+    ) -> RunResult:
+        self._finish_log(result, outcome, code, error)
+        try:
+            await self.store.finish_retry_run(
+                result.run_id,
+                outcome=outcome,
+                policy=result.policy,
+                lock_backend=result.lock_backend,
+                claimed=result.claimed,
+                ok=result.ok,
+                failed=result.failed,
+                dead=result.dead,
+                error=error,
+            )
+        except DatabaseUnavailable as exc:
+            log.error("could not record the retry run: %s", exc, extra={"action": "retry_run"})
+            result.exit_code = EXIT_DB
+        return result
+
+    def _finish_log(self, result: RunResult, outcome: str, code: int, error: str | None) -> RunResult:
+        result.outcome, result.exit_code, result.error = outcome, code, error
+        log.log(
+            logging.ERROR if outcome == "error" else logging.INFO,
+            result.summary,
+            extra={
+                "action": "retry_run",
+                "run_id": result.run_id,
+                "trigger": result.trigger,
+                "outcome": outcome,
+                "claimed": result.claimed,
+                "ok": result.ok,
+                "failed": result.failed,
+                "dead": result.dead,
+                "lock_backend": result.lock_backend,
+                "error": error,
+            },
+        )
+        return result

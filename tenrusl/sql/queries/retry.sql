@@ -1,0 +1,201 @@
+-- The retry runner: claim, settle, dead-letter, replay, run records, and the admin views of
+-- webhook events. Statuses are tenrusl/constants.py's; the retryable ones are exactly the
+-- predicate of the partial index webhook_events_due_idx (0001).
+
+-- name: claim_due_events
+-- Claim one batch of due events in one statement (DESIGN section 5). Each claimed row becomes
+-- `processing` with attempts + 1 and a lease: next_retry_at = now() + lease. A runner that dies
+-- holding rows needs no clean-up: when the lease runs out the row is due again and the next
+-- run claims it (that is why `processing` is in the candidate predicate).
+WITH candidate AS (
+    -- Due and retryable. The status list and `next_retry_at <= now()` match the partial index
+    -- webhook_events_due_idx exactly, so the scan walks only retryable rows in due order and its
+    -- cost does not grow with the number of processed or dead events (a test guards the plan).
+    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
+      FROM webhook_events e
+     WHERE e.status IN ('received', 'processing', 'failed')
+       AND e.next_retry_at <= now()
+       AND (%(providers)s::text[] IS NULL OR e.provider = ANY (%(providers)s::text[]))
+     ORDER BY e.next_retry_at, e.id
+     LIMIT %(limit)s
+     -- Rows another runner has locked are skipped, never waited for: two runners at once
+     -- never claim the same row, and neither blocks the other.
+       FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE webhook_events w
+       -- An event that already made its last attempt (its runner died after claiming it, or
+       -- maxAttempts was lowered) is dead-lettered here instead of being processed again.
+   SET status          = CASE WHEN w.attempts >= %(max_attempts)s THEN 'dead' ELSE 'processing' END,
+       attempts        = CASE WHEN w.attempts >= %(max_attempts)s THEN w.attempts ELSE w.attempts + 1 END,
+       next_retry_at   = CASE WHEN w.attempts >= %(max_attempts)s THEN NULL
+                              ELSE now() + make_interval(secs => %(lease_seconds)s) END,
+       last_error      = CASE WHEN w.attempts >= %(max_attempts)s
+                              THEN left(coalesce(w.last_error || '; ', '') || 'max attempts '
+                                        || %(max_attempts)s || ' reached', 2000)
+                              ELSE w.last_error END,
+       last_attempt_at = CASE WHEN w.attempts >= %(max_attempts)s THEN w.last_attempt_at ELSE now() END,
+       updated_at      = now()
+  FROM candidate c
+ WHERE w.id = c.id
+RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_error,
+          c.prev_status, c.due_at, c.prev_attempt_at
+
+-- name: claim_event
+-- Claim one event by id (`tenrusl retry one`). Without force it must be due and retryable,
+-- exactly like a batch claim; with force it is claimed even when not due, leased by another
+-- run, or dead, and its attempts may go past max_attempts (one extra attempt per force).
+-- A processed event is never claimed.
+WITH candidate AS (
+    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
+      FROM webhook_events e
+     WHERE e.id = %(id)s
+       AND (   (e.status IN ('received', 'processing', 'failed') AND e.next_retry_at <= now())
+            OR (%(force)s AND e.status IN ('received', 'processing', 'failed', 'dead')))
+       FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE webhook_events w
+   SET status          = CASE WHEN NOT %(force)s AND w.attempts >= %(max_attempts)s
+                              THEN 'dead' ELSE 'processing' END,
+       attempts        = CASE WHEN NOT %(force)s AND w.attempts >= %(max_attempts)s
+                              THEN w.attempts ELSE w.attempts + 1 END,
+       next_retry_at   = CASE WHEN NOT %(force)s AND w.attempts >= %(max_attempts)s THEN NULL
+                              ELSE now() + make_interval(secs => %(lease_seconds)s) END,
+       last_error      = CASE WHEN NOT %(force)s AND w.attempts >= %(max_attempts)s
+                              THEN left(coalesce(w.last_error || '; ', '') || 'max attempts '
+                                        || %(max_attempts)s || ' reached', 2000)
+                              ELSE w.last_error END,
+       last_attempt_at = now(),
+       updated_at      = now()
+  FROM candidate c
+ WHERE w.id = c.id
+RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_error,
+          c.prev_status, c.due_at, c.prev_attempt_at
+
+-- name: retry_apply
+-- Re-apply a claimed event and settle it (processed, failed with next_retry_at = now() + delay,
+-- or dead once attempts >= max_attempts); returns the event's state afterwards.
+SELECT * FROM tenrusl_retry_apply(%(id)s, %(payment_status)s, %(payment_ref)s,
+                                  %(retry_delay_ms)s::bigint, %(max_attempts)s)
+
+-- name: retry_mark_failed
+-- Processing a claimed event raised: record the error and make it due again after the backoff,
+-- or dead when that was its last attempt. Only a row still `processing` is touched.
+UPDATE webhook_events
+   SET status        = CASE WHEN attempts >= %(max_attempts)s THEN 'dead' ELSE 'failed' END,
+       next_retry_at = CASE WHEN attempts >= %(max_attempts)s THEN NULL
+                            ELSE now() + make_interval(secs => %(retry_delay_ms)s::bigint / 1000.0) END,
+       last_error    = left(%(error)s || CASE WHEN attempts >= %(max_attempts)s
+                                              THEN ' (max attempts ' || %(max_attempts)s || ' reached)'
+                                              ELSE '' END, 2000),
+       updated_at    = now()
+ WHERE id = %(id)s AND status = 'processing'
+RETURNING status, attempts, next_retry_at, last_error
+
+-- name: peek_due_events
+-- What a claim would take now, without taking it (`--dry-run`): same predicate, no lock.
+SELECT e.id, e.provider, e.event_id, e.status, e.attempts, e.next_retry_at
+  FROM webhook_events e
+ WHERE e.status IN ('received', 'processing', 'failed')
+   AND e.next_retry_at <= now()
+   AND (%(providers)s::text[] IS NULL OR e.provider = ANY (%(providers)s::text[]))
+ ORDER BY e.next_retry_at, e.id
+ LIMIT %(limit)s
+
+-- name: replay_events
+-- Operator replay: matching events (dead by default) go back to `failed`, due now, with a fresh
+-- attempt budget. The previous error is kept inside the note, so the history is not lost.
+WITH replayed AS (
+    UPDATE webhook_events
+       SET status = 'failed', attempts = 0, next_retry_at = now(), updated_at = now(),
+           last_error = left('replayed by ' || %(actor)s || ' at '
+                             || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                             || coalesce('; previous error: ' || last_error, ''), 2000)
+     WHERE status = %(status)s
+       AND (%(provider)s::text IS NULL OR provider = %(provider)s)
+       AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)
+       AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)
+    RETURNING 1
+)
+SELECT count(*) AS replayed FROM replayed
+
+-- name: count_replayable
+-- How many events a replay with these filters would bring back (`--dry-run`).
+SELECT count(*) AS replayable
+  FROM webhook_events
+ WHERE status = %(status)s
+   AND (%(provider)s::text IS NULL OR provider = %(provider)s)
+   AND (%(since)s::timestamptz IS NULL OR received_at >= %(since)s)
+   AND (%(until)s::timestamptz IS NULL OR received_at < %(until)s)
+
+-- name: schedule_event_now
+-- Admin "retry now" over HTTP: make an event due now, so the next runner tick takes it.
+-- received/failed: just due now. With force, a leased `processing` row is released to due now
+-- and a `dead` one is replayed (failed, attempts reset, note kept). Processed rows never match.
+UPDATE webhook_events
+   SET next_retry_at = now(), updated_at = now(),
+       status     = CASE WHEN status = 'dead' THEN 'failed' ELSE status END,
+       attempts   = CASE WHEN status = 'dead' THEN 0 ELSE attempts END,
+       last_error = CASE WHEN status = 'dead'
+                         THEN left('replayed by ' || %(actor)s || ' at '
+                                   || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                                   || coalesce('; previous error: ' || last_error, ''), 2000)
+                         ELSE last_error END
+ WHERE id = %(id)s
+   AND (status IN ('received', 'failed') OR (%(force)s AND status IN ('processing', 'dead')))
+RETURNING id, provider, event_id, event_type, status, payment_status, attempts, deliveries,
+          received_at, processed_at, next_retry_at, last_error
+
+-- name: list_events
+-- Admin list of webhook events: every filter optional (NULL = any); newest first, one page.
+SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
+       e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error,
+       count(*) OVER () AS total
+  FROM webhook_events e
+ WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
+   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
+   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
+   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
+   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+ ORDER BY e.received_at DESC, e.id DESC
+ LIMIT %(limit)s OFFSET %(offset)s
+
+-- name: count_events
+-- The total for an admin events page that came back empty (past the last page).
+SELECT count(*) AS total
+  FROM webhook_events e
+ WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
+   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
+   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
+   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
+   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+
+-- name: start_retry_run
+-- A run begins: its row exists (outcome `running`) before anything is claimed.
+INSERT INTO retry_runs (id, trigger, policy) VALUES (%(id)s, %(trigger)s, %(policy)s)
+RETURNING started_at
+
+-- name: finish_retry_run
+-- A run ends: outcome, counters, the policy it used and the lock backend, in one update.
+UPDATE retry_runs
+   SET finished_at = now(), outcome = %(outcome)s, policy = %(policy)s, lock_backend = %(lock_backend)s,
+       claimed = %(claimed)s, ok = %(ok)s, failed = %(failed)s, dead = %(dead)s, error = %(error)s
+ WHERE id = %(id)s
+
+-- name: recent_retry_runs
+-- The last runs, newest first (`tenrusl status`).
+SELECT id, started_at, finished_at, trigger, outcome, lock_backend, claimed, ok, failed, dead, error
+  FROM retry_runs
+ ORDER BY started_at DESC
+ LIMIT %(limit)s
+
+-- name: retry_status
+-- Events by state, the due backlog, its oldest age, and when the next not-yet-due retry is.
+SELECT
+    (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
+       FROM (SELECT status, count(*) AS n FROM webhook_events GROUP BY status) s) AS events_by_status,
+    (SELECT count(*) FROM webhook_events
+      WHERE status IN ('received', 'processing', 'failed') AND next_retry_at <= now()) AS due,
+    (SELECT extract(epoch FROM now() - min(next_retry_at)) FROM webhook_events
+      WHERE status IN ('received', 'processing', 'failed') AND next_retry_at <= now()) AS oldest_due_seconds,
+    (SELECT min(next_retry_at) FROM webhook_events
+      WHERE status IN ('received', 'processing', 'failed') AND next_retry_at > now()) AS next_due_at

@@ -1,0 +1,285 @@
+"""One retry run end to end: outcomes, the run row, the summary, policy layers, replay, one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+
+from retry_job.lock import REDIS_LOCK_KEY
+from retry_job.policy import resolve_policy
+from retry_job.runner import Runner, RunOptions
+from tenrusl.policy import PolicyError
+from tenrusl.settings import Settings
+from tenrusl.store import ReplayFilter, Store
+from tests.retry_job.conftest import Seed, event_row
+
+
+async def _runs(db: psycopg.AsyncConnection) -> list[dict]:
+    return await (await db.execute("SELECT * FROM retry_runs ORDER BY started_at")).fetchall()
+
+
+async def test_a_run_settles_each_event_and_records_itself(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings
+) -> None:
+    ok = await seed(ref="pay-ok", payment=True)
+    fail = await seed(ref="pay-missing")
+    last = await seed(ref="pay-missing-too", attempts=21)
+    result = await Runner(no_redis_settings, store, RunOptions(trigger="test")).run()
+    assert (result.outcome, result.exit_code) == ("completed", 0)
+    assert result.summary == "CLAIMED=3 OK=1 FAIL=1 DEAD=1"
+    assert (await event_row(db, ok))["status"] == "processed"
+    failed = await event_row(db, fail)
+    assert failed["status"] == "failed" and failed["attempts"] == 2
+    assert failed["last_error"] == "payment not found"
+    assert failed["next_retry_at"] > failed["last_attempt_at"]  # floored at the min lease, never "now"
+    dead = await event_row(db, last)
+    assert dead["status"] == "dead" and dead["attempts"] == 22 and "max attempts 22" in dead["last_error"]
+    [run] = await _runs(db)
+    assert (run["outcome"], run["claimed"], run["ok"], run["failed"], run["dead"]) == (
+        "completed",
+        3,
+        1,
+        1,
+        1,
+    )
+    assert run["lock_backend"] == "pg_advisory" and run["policy"]["maxAttempts"] == 22
+    assert run["trigger"] == "test" and run["finished_at"] is not None
+    # A second run finds nothing due: the failed event waits for its backoff.
+    again = await Runner(no_redis_settings, store).run()
+    assert again.summary == "CLAIMED=0 OK=0 FAIL=0 DEAD=0"
+
+
+async def test_an_exception_marks_the_event_failed_and_the_run_goes_on(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, monkeypatch
+) -> None:
+    boom = await seed(provider="stripe", ref="x")
+    fine = await seed(ref="pay-fine", payment=True)
+
+    original = Runner._provider
+
+    def provider(self: Runner, name: str):  # type: ignore[no-untyped-def]
+        if name == "stripe":
+            raise RuntimeError("verifier exploded")
+        return original(self, name)
+
+    monkeypatch.setattr(Runner, "_provider", provider)
+    result = await Runner(no_redis_settings, store).run()
+    assert result.summary == "CLAIMED=2 OK=1 FAIL=1 DEAD=0"
+    row = await event_row(db, boom)
+    assert row["status"] == "failed" and row["last_error"] == "RuntimeError: verifier exploded"
+    assert row["next_retry_at"] > row["last_attempt_at"]
+    assert (await event_row(db, fine))["status"] == "processed"
+
+
+async def test_paused_policy_claims_nothing_and_exits_0(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+) -> None:
+    event_id = await seed()
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "paused": True}))
+    result = await Runner(no_redis_settings.replace(policy_file=str(policy)), store).run()
+    assert (result.outcome, result.exit_code, result.claimed) == ("paused", 0, 0)
+    assert (await event_row(db, event_id))["attempts"] == 1
+    assert (await _runs(db))[0]["outcome"] == "paused"
+
+
+async def test_the_policy_file_is_reread_between_batches(
+    store: Store, seed: Seed, no_redis_settings: Settings, tmp_path: Path
+) -> None:
+    for _ in range(5):
+        await seed(ref="none")
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "limit": 2}))
+    runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
+    original = runner.process
+    calls = 0
+
+    async def process(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the operator pauses while the first batch runs
+            policy.write_text(json.dumps({"version": 1, "limit": 2, "paused": True}))
+        return await original(*args, **kwargs)
+
+    runner.process = process  # type: ignore[method-assign]
+    result = await runner.run()
+    assert (result.outcome, result.claimed) == ("paused", 2)
+
+
+def test_policy_layers_defaults_env_file_flags(tmp_path: Path) -> None:
+    env = {
+        "TENRUSL_SCHEDULER_LIMIT": "50",
+        "TENRUSL_RETRY_BASE_MS": "1000",
+        "TENRUSL_RETRY_CAP_MS": "60000",
+        "TENRUSL_SCHEDULER_BACKOFF_MODE": "equal",
+        "TENRUSL_MAX_RETRY_ATTEMPTS": "7",
+        "TENRUSL_SCHEDULER_PROVIDER": "stripe",
+    }
+    assert resolve_policy(Settings.from_env({})).limit == 200
+    from_env = resolve_policy(Settings.from_env(env))
+    assert (from_env.limit, from_env.base_ms, from_env.cap_ms, from_env.mode) == (50, 1000, 60000, "equal")
+    assert (from_env.max_attempts, from_env.providers) == (7, ("stripe",))
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 1, "limit": 20, "backoff": {"mode": "decorrelated"}}))
+    from_file = resolve_policy(Settings.from_env({**env, "TENRUSL_POLICY_FILE": str(policy)}))
+    assert (from_file.limit, from_file.mode, from_file.max_attempts) == (20, "decorrelated", 7)
+    flagged = resolve_policy(
+        Settings.from_env({**env, "TENRUSL_POLICY_FILE": str(policy)}), {"limit": 3, "mode": None}
+    )
+    assert (flagged.limit, flagged.mode) == (3, "decorrelated")
+    policy.write_text(json.dumps({"version": 1, "backoff": {"baseMs": 10, "capMs": 5}}))
+    with pytest.raises(PolicyError, match="capMs"):
+        resolve_policy(Settings.from_env({"TENRUSL_POLICY_FILE": str(policy)}))
+
+
+async def test_a_bad_policy_is_exit_2_and_an_error_row(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+) -> None:
+    await seed()
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"version": 1, "limit": 0}')
+    result = await Runner(no_redis_settings.replace(policy_file=str(policy)), store).run()
+    assert (result.outcome, result.exit_code, result.claimed) == ("error", 2, 0)
+    [run] = await _runs(db)
+    assert run["outcome"] == "error" and "limit" in run["error"]
+
+
+async def test_a_busy_lock_exits_0_and_records_busy(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, settings: Settings, redis_client: aioredis.Redis
+) -> None:
+    await seed()
+    await redis_client.set(REDIS_LOCK_KEY, "another-run", px=60_000)
+    result = await Runner(settings, store).run()
+    assert (result.outcome, result.exit_code, result.claimed) == ("busy", 0, 0)
+    assert (await _runs(db))[0]["outcome"] == "busy"
+    assert await redis_client.get(REDIS_LOCK_KEY) == b"another-run"  # not ours: left alone
+    await redis_client.delete(REDIS_LOCK_KEY)
+    done = await Runner(settings, store).run()
+    assert (done.outcome, done.claimed, done.lock_backend) == ("completed", 1, "redis")
+    assert await redis_client.get(REDIS_LOCK_KEY) is None  # released
+
+
+async def test_replay_brings_dead_events_back(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings
+) -> None:
+    dead = await seed(
+        status="dead", attempts=22, due_in_s=None, ref="late-pay", last_error="payment not found"
+    )
+    other = await seed(status="dead", attempts=22, due_in_s=None, provider="stripe")
+    flt = ReplayFilter(status="dead", provider="mock")
+    assert await store.replay_events(flt, actor="test", dry_run=True) == 1
+    assert (await event_row(db, dead))["status"] == "dead"  # dry run changed nothing
+    assert await store.replay_events(flt, actor="test") == 1
+    row = await event_row(db, dead)
+    assert (row["status"], row["attempts"]) == ("failed", 0)
+    assert row["last_error"].startswith("replayed by test at ")
+    assert row["last_error"].endswith("previous error: payment not found")
+    assert (await event_row(db, other))["status"] == "dead"
+    # The payment now exists: the next run finishes the replayed event.
+    await db.execute(
+        "INSERT INTO payments (id, provider, provider_ref, amount, currency) VALUES ('p1','mock','late-pay',1,'IDR')"
+    )
+    result = await Runner(no_redis_settings, store).run()
+    assert result.summary == "CLAIMED=1 OK=1 FAIL=0 DEAD=0"
+    assert (await event_row(db, dead))["attempts"] == 1
+
+
+async def test_retry_one_and_force(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, settings: Settings
+) -> None:
+    later = await seed(due_in_s=3600, ref="pay-1", payment=True)
+    runner = Runner(settings, store)
+    result, outcome = await runner.process_one(later, force=False)
+    assert outcome is None and result.claimed == 0
+    result, outcome = await runner.process_one(later, force=True)
+    assert outcome == "ok" and result.summary == "CLAIMED=1 OK=1 FAIL=0 DEAD=0"
+    dead = await seed(status="dead", attempts=22, due_in_s=None, ref="nope")
+    _, outcome = await runner.process_one(dead, force=False)
+    assert outcome is None
+    _, outcome = await runner.process_one(dead, force=True)  # one extra attempt, fails again: dead
+    row = await event_row(db, dead)
+    assert outcome == "dead" and (row["status"], row["attempts"]) == ("dead", 23)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenrusl.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_cli_retry_once_status_and_the_run_row_agree(
+    seed: Seed, db: psycopg.AsyncConnection, base_env: dict[str, str]
+) -> None:
+    env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_SCHEDULER_LIMIT": "3"}
+    for i in range(4):
+        await seed(ref=f"pay-{i}", payment=i % 2 == 0, due_in_s=-100 + i)
+    await seed(status="failed", due_in_s=3600)
+    await seed(status="processing", due_in_s=120)
+    await seed(status="processing", due_in_s=-5, attempts=22)  # its runner died on the last attempt
+    await seed(status="processed", due_in_s=None)
+    await seed(status="dead", due_in_s=None)
+    await seed(status="received", due_in_s=None)
+
+    dry = _cli(env, "retry", "run", "--dry-run")
+    assert dry.returncode == 0 and "would claim 3 event(s)" in dry.stdout, dry.stderr
+    once = _cli(env, "retry", "once")
+    assert once.returncode == 0, once.stderr
+    # The limit (3) applies per batch; the run drains: 5 due events in two batches.
+    assert once.stdout.strip().splitlines()[-1] == "CLAIMED=5 OK=2 FAIL=2 DEAD=1"
+    summary_logs = [json.loads(line) for line in once.stderr.splitlines() if '"retry_run"' in line]
+    assert [entry["message"] for entry in summary_logs if entry.get("outcome")] == [
+        "CLAIMED=5 OK=2 FAIL=2 DEAD=1"
+    ]
+    [run] = await _runs(db)
+    assert (run["claimed"], run["ok"], run["failed"], run["dead"], run["outcome"]) == (
+        5,
+        2,
+        2,
+        1,
+        "completed",
+    )
+    status = _cli(env, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["events_by_status"] == {
+        "failed": 3,
+        "processing": 1,
+        "processed": 3,
+        "dead": 2,
+        "received": 1,
+    }
+    assert state["due"] == 0
+    last = state["runs"][0]
+    assert (last["claimed"], last["ok"], last["failed"], last["dead"]) == (5, 2, 2, 1)
+    human = _cli(env, "status")
+    assert "CLAIMED=5 OK=2 FAIL=2 DEAD=1" in human.stdout and "due backlog:    0" in human.stdout
+
+
+def test_cli_exit_1_when_the_database_is_unreachable(base_env: dict[str, str]) -> None:
+    from tenrusl.embedded import free_port
+
+    env = {
+        **base_env,
+        "TENRUSL_REDIS_URL": "",
+        "TENRUSL_DATABASE_URL": f"postgresql://nobody@127.0.0.1:{free_port()}/none",
+    }
+    result = _cli(env, "retry", "once")
+    assert result.returncode == 1, (result.stdout, result.stderr)
+
+
+def test_cli_exit_2_on_a_bad_policy_file(base_env: dict[str, str], tmp_path: Path) -> None:
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"version": 1, "backoff": {"mode": "linear"}}')
+    result = _cli({**base_env, "TENRUSL_POLICY_FILE": str(policy)}, "retry", "once")
+    assert result.returncode == 2 and "backoff.mode" in result.stderr
