@@ -14,12 +14,42 @@ import os
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
-HELP_NAMESPACE = "namespace to watch (env TENRUSL_OPERATOR_NAMESPACE; default: the pod's own, or the "
-HELP_NAMESPACE += "kubeconfig context's)"
+HELP_NAMESPACE = (
+    "namespace to watch (env TENRUSL_OPERATOR_NAMESPACE; default: the pod's own, or the kubeconfig context's)"
+)
 HELP_ALL = "watch every namespace (env TENRUSL_OPERATOR_CLUSTERWIDE); needs a ClusterRole"
-HELP_LIVENESS = "port of the liveness endpoint GET /healthz, 0 turns it off (env TENRUSL_OPERATOR_LIVENESS_PORT)"
+HELP_LIVENESS = (
+    "port of the liveness endpoint GET /healthz, 0 turns it off (env TENRUSL_OPERATOR_LIVENESS_PORT)"
+)
 
 log = logging.getLogger("tenrusl.operator")
+
+
+class KopfFields(logging.Filter):
+    """Make kopf's per-object records compact JSON: the object as ``ns/name``, not kopf's internals.
+
+    kopf attaches its settings, a skip flag and the full object reference to every record, which
+    the JSON formatter would print whole on every line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ref = record.__dict__.pop("k8s_ref", None)
+        record.__dict__.pop("k8s_skip", None)
+        record.__dict__.pop("settings", None)
+        if isinstance(ref, dict):
+            record.__dict__.setdefault(
+                "object", f"{ref.get('namespace') or ''}/{ref.get('name')}".lstrip("/")
+            )
+            record.__dict__.setdefault("kind", ref.get("kind"))
+        return True
+
+
+def configure_operator_logging(level: str) -> None:
+    """The core's JSON logs, with :class:`KopfFields` on the JSON handler."""
+    configure_logging(level)
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_tenrusl", False):
+            handler.addFilter(KopfFields())
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -65,11 +95,10 @@ def run_options(settings: Settings) -> dict[str, object]:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     import kopf
-
     from tenrusl_operator import handlers  # importing registers the handlers with kopf
 
     settings = resolve(args, settings)
-    configure_logging(settings.log_level)
+    configure_operator_logging(settings.log_level)
     options = run_options(settings)
     log.info(
         "operator starting",

@@ -94,8 +94,10 @@ def _json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _json_schema(item)
         else:
             out[key] = item
-    if out.get("type") == "object" and "properties" in out and not schema.get(
-        "x-kubernetes-preserve-unknown-fields"
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
     ):
         # The API server would prune unknown fields; a policy written with one is a mistake.
         out["additionalProperties"] = False

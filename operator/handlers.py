@@ -14,10 +14,10 @@ import asyncio
 from typing import Any
 
 import kopf
-
-from tenrusl.policy import PolicyError
 from tenrusl_operator import crd, kube, reconcile
 from tenrusl_operator.reconcile import Outcome
+
+from tenrusl.policy import PolicyError
 
 RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # "CronJob not there yet": the chart creates it in the same release, so look again soon.
@@ -37,6 +37,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=crd.GROUP)
     settings.watching.server_timeout = 300
     settings.peering.standalone = True  # one replica with the Recreate strategy (DESIGN section 6)
+    # No runtime scan of namespaces and CRDs: the namespaced Role grants neither, and the watched
+    # namespace is named exactly (the chart installs the CRD before the operator starts).
+    settings.scanning.disabled = True
     memo.conn = await asyncio.to_thread(kube.connect)
     memo.stats = {"reconciles": 0}
 
@@ -177,7 +180,7 @@ def _report(
     before = {c.get("type"): c for c in status.get("conditions") or ()}.get(reconcile.DEGRADED) or {}
     was_degraded = before.get("status") == "True"
     if outcome.degraded and (not was_degraded or before.get("reason") != outcome.reason):
-        kopf.warning(body, reason=outcome.reason, message=outcome.message)
+        kopf.warn(body, reason=outcome.reason, message=outcome.message)
     elif was_degraded and not outcome.degraded:
         kopf.info(body, reason="Recovered", message=f"no longer degraded ({before.get('reason')})")
     return outcome

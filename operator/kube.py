@@ -17,7 +17,6 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-
 from tenrusl_operator import crd
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -204,7 +203,12 @@ def get_policy(api: client.ApiClient, namespace: str, name: str) -> dict[str, An
 
 def list_policies(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
     response = client.CustomObjectsApi(api).list_namespaced_custom_object(
-        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        crd.GROUP,
+        crd.VERSION,
+        namespace,
+        crd.PLURAL,
+        _preload_content=False,
+        _request_timeout=REQUEST_TIMEOUT,
     )
     return list(_json(response).get("items") or [])
 

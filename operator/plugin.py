@@ -18,10 +18,10 @@ from typing import Any
 
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
-
-from tenrusl.policy import PolicyError
-from tenrusl.settings import BACKOFF_MODES
 from tenrusl_operator import crd, kube, reconcile
+
+from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.settings import BACKOFF_MODES
 
 DEFAULT_NAME = "default"
 POLL_S = 0.1
@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     name_help = "policy name (default: the only policy in the namespace, else 'default')"
     wait_help = "seconds to wait for the operator to confirm (0: do not wait)"
-    for verb, text in (("pause", "stop retries: suspend the retry CronJob"), ("resume", "start retries again")):
+    for verb, text in (
+        ("pause", "stop retries: suspend the retry CronJob"),
+        ("resume", "start retries again"),
+    ):
         sub = commands.add_parser(verb, parents=[common], help=text)
         sub.add_argument("name", nargs="?", help=name_help)
         sub.add_argument("--wait", type=float, default=10.0, metavar="SECONDS", help=wait_help)
@@ -153,7 +156,11 @@ def _tune(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> in
 def tune_patch(args: argparse.Namespace) -> dict[str, Any]:
     """The spec merge patch the ``tune`` flags ask for."""
     change: dict[str, Any] = {}
-    for flag, field in (("limit", "limit"), ("max_attempts", "maxAttempts"), ("lease_seconds", "leaseSeconds")):
+    for flag, field in (
+        ("limit", "limit"),
+        ("max_attempts", "maxAttempts"),
+        ("lease_seconds", "leaseSeconds"),
+    ):
         if getattr(args, flag) is not None:
             change[field] = getattr(args, flag)
     backoff = {
@@ -203,12 +210,15 @@ def _status(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> 
 
 
 def render_status(
-    policy: Mapping[str, Any], cronjob: Mapping[str, Any] | None, jobs: Sequence[Mapping[str, Any]], now: datetime
+    policy: Mapping[str, Any],
+    cronjob: Mapping[str, Any] | None,
+    jobs: Sequence[Mapping[str, Any]],
+    now: datetime,
 ) -> str:
     """The ``status`` report: plain aligned text, no colours, readable in any terminal or log."""
     meta, spec, status = policy.get("metadata") or {}, policy.get("spec") or {}, policy.get("status") or {}
     backoff = spec.get("backoff") or {}
-    defaults = reconcile.RetryPolicy()
+    defaults = RetryPolicy()
     lines = [
         f"WebhookRetryPolicy {meta.get('namespace')}/{meta.get('name')}"
         f"  (generation {meta.get('generation', '?')}, observed {status.get('observedGeneration', '-')})",
@@ -218,14 +228,12 @@ def render_status(
                 ("Limit", spec.get("limit", defaults.limit)),
                 ("Max attempts", spec.get("maxAttempts", defaults.max_attempts)),
                 ("Lease", f"{spec.get('leaseSeconds', defaults.lease_seconds)}s"),
-                (
-                    "Backoff",
-                    f"{backoff.get('mode', defaults.mode)}, base {backoff.get('baseMs', defaults.base_ms)} ms, "
-                    f"cap {backoff.get('capMs', defaults.cap_ms)} ms"
-                    + (f", schedule {backoff['schedule']}" if backoff.get("schedule") else ""),
-                ),
+                ("Backoff", _backoff_text(backoff)),
                 ("Providers", ", ".join(spec.get("providers") or []) or "all"),
-                ("ConfigMap", status.get("configMap") or reconcile.configmap_name(meta.get("name", ""), spec)),
+                (
+                    "ConfigMap",
+                    status.get("configMap") or reconcile.configmap_name(meta.get("name", ""), spec),
+                ),
             ]
         ),
         "",
@@ -233,8 +241,13 @@ def render_status(
     conditions = status.get("conditions") or []
     if conditions:
         rows = [
-            [c.get("type"), c.get("status"), c.get("reason", ""), _age(c.get("lastTransitionTime"), now),
-             c.get("message", "")]
+            [
+                c.get("type"),
+                c.get("status"),
+                c.get("reason", ""),
+                _age(c.get("lastTransitionTime"), now),
+                c.get("message", ""),
+            ]
             for c in conditions
         ]
         lines += [*_table(["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"], rows), ""]
@@ -268,6 +281,15 @@ def render_status(
     else:
         lines += _table(["LAST RUNS", "STATUS", "STARTED", "DURATION"], [_run_row(j, now) for j in runs])
     return "\n".join(lines)
+
+
+def _backoff_text(backoff: Mapping[str, Any]) -> str:
+    defaults = RetryPolicy()
+    text = (
+        f"{backoff.get('mode', defaults.mode)}, base {backoff.get('baseMs', defaults.base_ms)} ms, "
+        f"cap {backoff.get('capMs', defaults.cap_ms)} ms"
+    )
+    return text + (f", schedule {backoff['schedule']}" if backoff.get("schedule") else "")
 
 
 def _run_row(job: Mapping[str, Any], now: datetime) -> list[Any]:
@@ -358,11 +380,13 @@ def _resolve_name(conn: kube.Connection, namespace: str, name: str | None) -> st
             ) from None
         names = sorted(p["metadata"]["name"] for p in kube.list_policies(conn.api, namespace))
         known = f"; policies here: {', '.join(names)}" if names else "; there are none"
-        raise PluginError(f'webhookretrypolicy "{name}" not found in namespace "{namespace}"{known}') from None
+        raise PluginError(
+            f'webhookretrypolicy "{name}" not found in namespace "{namespace}"{known}'
+        ) from None
     if len(names) == 1:
         return names[0]
     if DEFAULT_NAME in names:
         return DEFAULT_NAME
     if not names:
         raise PluginError(f'no webhookretrypolicy in namespace "{namespace}" (try -n NAMESPACE)')
-    raise PluginError(f"several policies in namespace \"{namespace}\" ({', '.join(names)}): name one")
+    raise PluginError(f'several policies in namespace "{namespace}" ({", ".join(names)}): name one')

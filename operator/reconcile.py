@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tenrusl.policy import POLICY_FILE_VERSION, RetryPolicy, parse_policy_document
 from tenrusl_operator import crd
+
+from tenrusl.policy import POLICY_FILE_VERSION, RetryPolicy, parse_policy_document
 
 DEFAULT_CRONJOB = "tenrusl-retry"
 POLICY_KEY = "policy.json"
@@ -54,9 +55,7 @@ def policy_from_spec(spec: Mapping[str, Any], source: Mapping[str, Any]) -> Retr
     doc["version"] = POLICY_FILE_VERSION
     doc["source"] = dict(source)
     policy = RetryPolicy().with_overrides(parse_policy_document(doc))
-    crd.check_rules(
-        {"maxAttempts": policy.max_attempts, "backoff": {"schedule": list(policy.schedule_ms)}}
-    )
+    crd.check_rules({"maxAttempts": policy.max_attempts, "backoff": {"schedule": list(policy.schedule_ms)}})
     return policy
 
 
@@ -132,13 +131,13 @@ def conditions(
         paused = ("True", "PausedBySpec", "the retry CronJob is suspended; no new runs start")
     else:
         paused = ("False", "Running", "the retry CronJob runs on its schedule")
-    states = {
-        READY: ("False", outcome.reason, outcome.message) if outcome.degraded else (
-            "True", outcome.reason, outcome.message),
-        PAUSED: paused,
-        DEGRADED: ("True", outcome.reason, outcome.message) if outcome.degraded else (
-            "False", "AsExpected", "no problem found"),
-    }
+    if outcome.degraded:
+        ready = ("False", outcome.reason, outcome.message)
+        degraded = ("True", outcome.reason, outcome.message)
+    else:
+        ready = ("True", outcome.reason, outcome.message)
+        degraded = ("False", "AsExpected", "no problem found")
+    states = {READY: ready, PAUSED: paused, DEGRADED: degraded}
     old = {c.get("type"): c for c in previous or ()}
     stamp = now or now_iso()
     result = []

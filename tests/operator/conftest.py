@@ -9,8 +9,8 @@ explicit registry (kopf's default one, holding only ``tenrusl_operator.handlers`
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
+import json
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -26,29 +26,11 @@ WRP = "tenrusl.io/v1alpha1/webhookretrypolicies"
 CRONJOBS = "batch/v1/cronjobs"
 CONFIGMAPS = "v1/configmaps"
 JOBS = "batch/v1/jobs"
-EVENTS = "v1/events"
 
 
-def _import_operator_package() -> None:
-    """Make ``tenrusl_operator`` importable when the editable install predates the folder.
-
-    Only a fallback for a stale install; ``test_packaging`` checks the real install separately.
-    """
-    if importlib.util.find_spec("tenrusl_operator") is not None:
-        return
-    spec = importlib.util.spec_from_file_location(
-        "tenrusl_operator", ROOT / "operator" / "__init__.py", submodule_search_locations=[str(ROOT / "operator")]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["tenrusl_operator"] = module
-    spec.loader.exec_module(module)
-
-
-_import_operator_package()
-
-
-def cronjob_body(name: str = "tenrusl-retry", *, suspend: bool | None = None, **status: Any) -> dict[str, Any]:
+def cronjob_body(
+    name: str = "tenrusl-retry", *, suspend: bool | None = None, **status: Any
+) -> dict[str, Any]:
     """A retry CronJob shaped like the chart's: it mounts the policy ConfigMap, never sets suspend."""
     spec: dict[str, Any] = {
         "schedule": "* * * * *",
@@ -65,7 +47,10 @@ def cronjob_body(name: str = "tenrusl-retry", *, suspend: bool | None = None, **
                                 "image": "ghcr.io/tenrusl/tenrusl:0.1.0",
                                 "args": ["retry", "run"],
                                 "env": [
-                                    {"name": "TENRUSL_POLICY_FILE", "value": "/etc/tenrusl/policy/policy.json"}
+                                    {
+                                        "name": "TENRUSL_POLICY_FILE",
+                                        "value": "/etc/tenrusl/policy/policy.json",
+                                    }
                                 ],
                                 "volumeMounts": [
                                     {"name": "policy", "mountPath": "/etc/tenrusl/policy", "readOnly": True}
@@ -121,21 +106,14 @@ class Cluster:
         return body
 
     def get(self, resource: str, name: str) -> dict[str, Any] | None:
-        key = (resource, NAMESPACE, name)
-        if key not in self.kmock.objects:
+        try:
+            obj = self.kmock.objects[resource, NAMESPACE, name]
+        except KeyError:
             return None
-        obj = self.kmock.objects[key]
-        return None if obj.deleted else dict(obj.raw)
-
-    def events(self) -> list[dict[str, Any]]:
-        return [
-            dict(obj.raw)
-            for (resource, _ns, _name), obj in list(self.kmock.objects.items())
-            if str(resource) == EVENTS and not obj.deleted
-        ]
+        return None if obj.deleted else json.loads(json.dumps(obj.raw))
 
     async def wait_for(
-        self, check: Callable[[], Any], timeout: float = 10.0, what: str = "condition"
+        self, check: Callable[[], Any], within: float = 10.0, what: str = "condition"
     ) -> float:
         """Poll until ``check()`` is truthy; return the seconds it took (the test's timeout is generous)."""
         started = time.monotonic()
@@ -145,8 +123,8 @@ class Cluster:
                     return time.monotonic() - started
             except (KeyError, TypeError, IndexError):
                 pass
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            if time.monotonic() - started > within:
+                raise AssertionError(f"timed out after {within}s waiting for {what}")
             await asyncio.sleep(0.02)
 
 
@@ -191,32 +169,62 @@ def kubeconfig(kmock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     yield path
 
 
-@pytest.fixture
-async def operator(cluster: Cluster) -> AsyncIterator[Cluster]:
-    """The operator, running in this event loop against the kmock server, watching NAMESPACE."""
-    import kopf
+StartOperator = Callable[..., Awaitable[Cluster]]
 
+
+@pytest.fixture
+async def start_operator(cluster: Cluster) -> AsyncIterator[StartOperator]:
+    """Start the operator against the kmock server, in a thread with its own event loop.
+
+    Not in the test's loop: on shutdown kopf cancels every task created after it started, which
+    there would include kmock's request handlers and pytest's own fixture tasks. The default
+    registry holds ``tenrusl_operator.handlers`` only; a test may pass its own.
+    """
+    import kopf
     from tenrusl_operator import handlers
 
-    registry = kopf.get_default_registry()
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    task = asyncio.create_task(
-        kopf.operator(
-            registry=registry,
-            namespaces=[NAMESPACE],
-            standalone=True,
-            stop_flag=stop,
-            ready_flag=ready,
-        )
-    )
-    await asyncio.wait_for(ready.wait(), 10)
-    assert handlers.RESOURCE  # the module is loaded and registered
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    async def start(registry: kopf.OperatorRegistry | None = None) -> Cluster:
+        ready = threading.Event()
+
+        def run() -> None:
+            try:
+                asyncio.run(
+                    kopf.operator(
+                        registry=registry or kopf.get_default_registry(),
+                        namespaces=[NAMESPACE],  # namespace-scoped, as deployed
+                        standalone=True,
+                        stop_flag=stop,
+                        ready_flag=ready,
+                    )
+                )
+            except BaseException as exc:  # reported by the fixture, not lost in the thread
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="kopf-operator", daemon=True)
+        thread.start()
+        threads.append(thread)
+        assert await asyncio.to_thread(ready.wait, 10), f"the operator did not start: {errors}"
+        return cluster
+
+    assert handlers.RESOURCE
     try:
-        yield cluster
+        yield start
     finally:
         stop.set()
-        await asyncio.wait_for(task, 15)
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 20)
+            assert not thread.is_alive(), "the operator did not stop within 20 s"
+        assert not errors, f"the operator failed: {errors!r}"
+
+
+@pytest.fixture
+async def operator(start_operator: StartOperator) -> Cluster:
+    """The operator with its real handlers, running."""
+    return await start_operator()
 
 
 RunPlugin = Callable[..., Awaitable[tuple[int, str, str]]]
