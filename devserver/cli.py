@@ -20,6 +20,7 @@ from aiohttp import web
 from receiver.app import create_app
 from receiver.keys import STORE
 from receiver.providers import provider_class
+from retry_job.ticker import RetryTicker
 from tenrusl.embedded import EmbeddedServer, start_postgres
 from tenrusl.ids import new_id, new_ulid_upper
 from tenrusl.logs import configure_logging
@@ -91,7 +92,7 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner: web.AppRunner | None = None
-    ticker = None
+    ticker: RetryTicker | None = None
     try:
         applied = await migrate(settings)
         print(f"migrations: {', '.join(applied) if applied else 'up to date'}", flush=True)
@@ -101,8 +102,9 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) 
         await web.TCPSite(runner, settings.host, settings.port).start()
         base_url = f"http://{settings.host}:{settings.port}"
         redis_note = "TENRUSL_REDIS_URL" if settings.redis_url else "not configured (in-process fallbacks)"
-        if run_retry:
-            ticker = await start_retry_ticker(settings, retry_interval_s)
+        if run_retry:  # the same runner code as the CronJob, on a tick
+            ticker = RetryTicker(settings, app[STORE], interval_s=retry_interval_s)
+            ticker.start()
         print(
             f"\nTenRusl is running at {base_url}  (Ctrl-C to stop)\n"
             f"  database:  {'embedded PostgreSQL' if embedded else 'TENRUSL_DATABASE_URL'}\n"
@@ -126,18 +128,6 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) 
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-
-
-async def start_retry_ticker(settings: Settings, interval_s: float):  # type: ignore[no-untyped-def]
-    """The retry runner on a tick, exactly as the CronJob runs it (None until it exists)."""
-    try:
-        from retry_job.ticker import RetryTicker
-    except ImportError:
-        log.warning("retry runner unavailable; retries are not ticking", extra={"action": "dev"})
-        return None
-    ticker = RetryTicker(settings, interval_s)
-    await ticker.start()
-    return ticker
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

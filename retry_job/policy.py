@@ -8,6 +8,8 @@ module only decides the order and builds the :class:`Backoff` the runner uses.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,12 +17,21 @@ from retry_job.backoff import Backoff
 from tenrusl.policy import RetryPolicy, load_policy_file
 from tenrusl.settings import Settings
 
+log = logging.getLogger("tenrusl.retry.policy")
+
 
 def resolve_policy(settings: Settings, flags: Mapping[str, Any] | None = None) -> RetryPolicy:
     """Defaults -> env knobs -> policy file -> flags; raises PolicyError naming the bad field."""
     policy = RetryPolicy.from_settings(settings)
     policy.validate()
-    if settings.policy_file:
+    if settings.policy_file and not os.path.exists(settings.policy_file):
+        # No policy, or it was deleted (its ConfigMap is garbage-collected with it, and the chart
+        # mounts the ConfigMap as optional): the run goes on with the environment defaults.
+        log.warning(
+            "policy file %s does not exist; running on the environment's defaults",
+            settings.policy_file, extra={"action": "policy", "policy_file": settings.policy_file},
+        )
+    elif settings.policy_file:
         policy = policy.with_overrides(load_policy_file(settings.policy_file))
     if flags:
         policy = policy.with_overrides(flags)

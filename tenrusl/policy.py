@@ -16,8 +16,8 @@ Policy file, version 1 (JSON object)::
       "leaseSeconds": 120,               # how long a claim holds an event, 5..86400
       "backoff": {
         "mode": "full",                  # full | equal | decorrelated
-        "baseMs": 60000,                 # 0..86400000
-        "capMs": 43200000,               # >= baseMs, <= 7 days
+        "baseMs": 60000,                 # 0..604800000 (7 days)
+        "capMs": 43200000,               # >= baseMs, <= 604800000
         "schedule": [5000, 300000]       # optional explicit delays (ms) per attempt; overrides mode
       },
       "providers": ["stripe"],           # only retry these providers; empty or absent: all

@@ -1,0 +1,99 @@
+"""`tenrusl dev` as a user runs it: starts, prints working commands, retries, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tenrusl.embedded import free_port
+
+TENRUSL = str(Path(sys.executable).with_name("tenrusl"))
+
+
+async def start_dev(env: dict[str, str], cwd: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    proc = await asyncio.create_subprocess_exec(
+        TENRUSL, "dev", *args, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    banner = ""
+    while "Then look at the payment" not in banner:
+        line = await asyncio.wait_for(proc.stdout.readline(), 120)
+        if not line:
+            raise AssertionError(f"tenrusl dev exited early:\n{banner}")
+        banner += line.decode()
+    banner += (await asyncio.wait_for(proc.stdout.readline(), 10)).decode()
+    return proc, banner
+
+
+def printed_webhook(banner: str) -> tuple[str, dict[str, str], bytes]:
+    line = next(x for x in banner.splitlines() if "/api/v1/webhooks/mock" in x and "curl" in x)
+    words = shlex.split(line.strip())
+    url = next(w for w in words if w.startswith("http"))
+    headers = dict(words[i + 1].split(": ", 1) for i, w in enumerate(words) if w == "-H")
+    body = words[words.index("--data-binary") + 1].encode()
+    return url, headers, body
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGINT)
+    return await asyncio.wait_for(proc.wait(), 60)
+
+
+async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
+    port = free_port()
+    env = {**os.environ, "TENRUSL_DATABASE_URL": db_url, "TENRUSL_LOG_LEVEL": "WARNING"}
+    proc, banner = await start_dev(env, tmp_path, "--port", str(port), "--retry-interval", "1")
+    try:
+        assert f"http://127.0.0.1:{port}" in banner
+        url, headers, body = printed_webhook(banner)
+        async with aiohttp.ClientSession() as http:
+            assert (await http.get(f"http://127.0.0.1:{port}/up")).status == 200
+            resp = await http.post(url, data=body, headers=headers)
+            assert resp.status == 202
+            result = (await resp.json())["data"]["result"]
+            assert result["applied"] is True and result["status"] == "succeeded"
+            status_url = re.search(r"curl -sS (http\S+/status)", banner).group(1)
+            assert (await (await http.get(status_url)).json())["data"]["status"] == "succeeded"
+            # an unmatched event is retried by the in-process runner (1 s ticks here)
+            orphan = re.sub(rb'"provider_ref":"[^"]+"', b'"provider_ref":"sim_mock_missing"',
+                            body.replace(b"evt_demo_", b"evt_orphan_"))
+            signed = subprocess.run([TENRUSL, "sign", "mock", "-"], input=orphan, env=env,
+                                    capture_output=True, check=True).stdout.decode()
+            orphan_headers = dict(line.split(": ", 1) for line in signed.splitlines() if ": " in line)
+            assert (await http.post(url, data=orphan, headers=orphan_headers)).status == 202
+            admin_key = re.search(r"admin key: (\S+)", banner).group(1)
+            for _ in range(100):
+                events = await (await http.get(
+                    f"http://127.0.0.1:{port}/api/v1/admin/webhook-events?status=failed",
+                    headers={"X-Admin-Key": admin_key})).json()
+                if any(e["attempts"] >= 2 for e in events["data"]):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError(f"the retry ticker never retried the orphan event: {events}")
+    finally:
+        code = await stop(proc)
+    assert code == 0
+
+
+@pytest.mark.slow
+async def test_dev_starts_an_embedded_postgres_when_no_url_is_given(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENRUSL_")}
+    env["TENRUSL_LOG_LEVEL"] = "WARNING"
+    proc, banner = await start_dev(env, tmp_path, "--port", str(free_port()), "--no-retry")
+    try:
+        assert "embedded PostgreSQL" in banner
+        url, headers, body = printed_webhook(banner)
+        async with aiohttp.ClientSession() as http:
+            assert (await http.post(url, data=body, headers=headers)).status == 202
+    finally:
+        assert await stop(proc) == 0
+    assert (tmp_path / ".tenrusl" / "dev" / "pgdata").is_dir()
