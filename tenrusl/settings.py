@@ -181,13 +181,10 @@ class Settings:
                     f"TENRUSL_PROVIDERS_ALLOWLIST names unknown providers {unknown}; "
                     f"accepted values: {', '.join(PROVIDERS)}"
                 )
-        elif prod:
-            raise SettingsError(
-                "TENRUSL_PROVIDERS_ALLOWLIST is required in production (deny by default); "
-                f"accepted values: a comma-separated subset of {', '.join(PROVIDERS)}"
-            )
         else:
-            allowlist = PROVIDERS
+            # Deny by default in production; the receiver refuses to start without a list
+            # (receiver.providers.load_providers), other processes do not need one.
+            allowlist = () if prod else PROVIDERS
         settings = cls(
             env=env,
             database_url=r.str("", "TENRUSL_DATABASE_URL", "DATABASE_URL") or None,

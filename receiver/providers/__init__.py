@@ -9,7 +9,7 @@ import importlib
 
 from receiver.providers.base import Provider
 from tenrusl.constants import PROVIDERS
-from tenrusl.settings import Settings
+from tenrusl.settings import Settings, SettingsError
 
 
 def provider_class(name: str) -> type[Provider]:
@@ -21,4 +21,9 @@ def provider_class(name: str) -> type[Provider]:
 
 def load_providers(settings: Settings) -> dict[str, Provider]:
     """Instantiate the allowed providers; a bad provider setting stops start-up (SettingsError)."""
+    if not settings.providers_allowlist:
+        raise SettingsError(
+            "TENRUSL_PROVIDERS_ALLOWLIST is required in production (deny by default); "
+            f"accepted values: a comma-separated subset of {', '.join(PROVIDERS)}"
+        )
     return {name: provider_class(name)(settings) for name in settings.providers_allowlist}

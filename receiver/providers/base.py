@@ -107,7 +107,10 @@ class Provider:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.leeway_s = settings.signature_leeway_s
+        # Per-provider clock leeway (e.g. TENRUSL_STRIPE_LEEWAY_SECONDS), else the global one.
+        self.leeway_s = settings.parsed(
+            _positive_int, f"TENRUSL_{self.name.upper()}_LEEWAY_SECONDS", default=settings.signature_leeway_s
+        )
 
     async def verify(self, request: SignedRequest) -> Verification:
         raise NotImplementedError
@@ -161,6 +164,13 @@ class Provider:
 
     def payment_ref(self, payload: Mapping[str, Any]) -> str | None:
         return first_string(payload, self.payment_ref_fields)
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be a positive number of seconds")
+    return number
 
 
 def generated_event_id(body: bytes) -> EventId:

@@ -30,7 +30,6 @@ def test_legacy_names_are_read():
         ({"TENRUSL_SCHEDULER_BACKOFF_MODE": "linear"}, "TENRUSL_SCHEDULER_BACKOFF_MODE"),
         ({"TENRUSL_ENV": "prod"}, "TENRUSL_ENV"),
         ({"TENRUSL_PROVIDERS_ALLOWLIST": "mock,square"}, "TENRUSL_PROVIDERS_ALLOWLIST"),
-        ({"TENRUSL_ENV": "production"}, "TENRUSL_PROVIDERS_ALLOWLIST"),
         ({"TENRUSL_RETRY_BASE_MS": "5000", "TENRUSL_RETRY_CAP_MS": "100"}, "TENRUSL_RETRY_CAP_MS"),
         ({"TENRUSL_SIGNATURE_STRICT": "maybe"}, "TENRUSL_SIGNATURE_STRICT"),
         ({"TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON": "{nope"}, "TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON"),
@@ -55,3 +54,12 @@ def test_cli_reports_a_configuration_error_without_a_traceback(capsys, monkeypat
     monkeypatch.setenv("TENRUSL_PORT", "eighty")
     assert main(["migrate"]) == 2
     assert "TENRUSL_PORT" in capsys.readouterr().err
+
+
+def test_production_receiver_requires_an_allowlist():
+    from receiver.providers import load_providers
+
+    settings = Settings.from_env({"TENRUSL_ENV": "production"})
+    assert settings.providers_allowlist == ()
+    with pytest.raises(SettingsError, match="TENRUSL_PROVIDERS_ALLOWLIST"):
+        load_providers(settings)

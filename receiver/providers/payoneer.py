@@ -1,0 +1,84 @@
+"""Payoneer: the original's callback schemes (no public HMAC scheme is documented).
+
+Payoneer documents IPN/IPCN callbacks without a public body-signature scheme (verification is
+by source IP and an API status check), so this keeps the original's schemes, any one of which
+passes: ``Authorization: Bearer <shared secret>``, or ``X-Payoneer-Signature:
+hex(HMAC-SHA256(shared secret, raw body))`` (only this one protects the body).
+
+Defect 19 fixed: when ``TENRUSL_PAYONEER_MERCHANT_ID`` is set, ``X-Payoneer-Merchant-Id`` is
+required and must match (the original let a missing header pass).
+
+Settings: ``TENRUSL_PAYONEER_SHARED_SECRET`` (legacy ``PAYONEER_SHARED_SECRET``) and
+``TENRUSL_PAYONEER_MERCHANT_ID`` (legacy ``PAYONEER_MERCHANT_ID``), both comma-separated.
+"""
+
+from __future__ import annotations
+
+from receiver.providers.base import (
+    Delivery,
+    Provider,
+    SignedRequest,
+    Verification,
+    hmac_sha256_hex,
+    matches_any,
+    strip_prefix,
+)
+from tenrusl.settings import Settings
+
+SECRET_ENV = ("TENRUSL_PAYONEER_SHARED_SECRET", "PAYONEER_SHARED_SECRET")
+MERCHANT_ENV = ("TENRUSL_PAYONEER_MERCHANT_ID", "PAYONEER_MERCHANT_ID")
+
+
+class PayoneerProvider(Provider):
+    name = "payoneer"
+    signature_headers = ("X-Payoneer-Signature",)
+    payment_ref_fields = (
+        "client_reference_id",
+        "clientReferenceId",
+        *Provider.payment_ref_fields,
+        "paymentId",
+    )
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.secrets = settings.secrets(*SECRET_ENV)
+        self.merchant_ids = settings.secrets(*MERCHANT_ENV)
+
+    async def verify(self, request: SignedRequest) -> Verification:
+        if not self.secrets:
+            return Verification.reject("missing_secret")
+        if self.merchant_ids:
+            merchant = request.header("X-Payoneer-Merchant-Id")
+            if not merchant:
+                return Verification.reject("missing_merchant_header")
+            if not matches_any(self.merchant_ids, [merchant]):
+                return Verification.reject("merchant_mismatch")
+        auth = request.header("Authorization")
+        signature = strip_prefix(request.header("X-Payoneer-Signature"))
+        if not auth and not signature:
+            return Verification.reject("missing_signature")
+        if auth[:7].lower() == "bearer " and matches_any(self.secrets, [auth[7:].strip()]):
+            return Verification.accept("ok_bearer")
+        if signature:
+            expected = [hmac_sha256_hex(secret, request.body) for secret in self.secrets]
+            if matches_any(expected, [signature], fold_case=True):
+                return Verification.accept("ok_hmac")
+        return Verification.reject("invalid_signature")
+
+    @classmethod
+    def signing_credentials(cls, settings: Settings) -> dict[str, str]:
+        secrets, merchants = settings.secrets(*SECRET_ENV), settings.secrets(*MERCHANT_ENV)
+        return {"secret": secrets[0] if secrets else "", "merchant_id": merchants[0] if merchants else ""}
+
+    @classmethod
+    def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Payoneer-Signature": hmac_sha256_hex(credentials["secret"], body),
+        }
+        if credentials.get("merchant_id"):
+            headers["X-Payoneer-Merchant-Id"] = credentials["merchant_id"]
+        return Delivery(body, headers)
+
+
+PROVIDER = PayoneerProvider

@@ -1,0 +1,132 @@
+"""Skrill: form POST to the ``status_url`` with ``md5sig`` (and ``sha2sig`` when enabled).
+
+Documented scheme (Skrill Quick Checkout guide, "MD5 signature"): ``md5sig`` is
+UPPER(hex(MD5(merchant_id + transaction_id + UPPER(hex(MD5(secret word))) + mb_amount +
+mb_currency + status))), fields exactly as posted; ``sha2sig`` is the same string with SHA-256.
+When both are present both must match. The form is parsed here from the raw bytes.
+
+Compatibility: the original signed ``mb_transaction_id`` in place of ``transaction_id`` when
+both were posted. ``TENRUSL_SKRILL_SIGNATURE_MODE=legacy`` keeps that; default ``standard``.
+``TENRUSL_SKRILL_MERCHANT_ID`` and ``TENRUSL_SKRILL_EMAIL`` (unused by the original) are checked
+against ``merchant_id`` and ``pay_to_email`` when set.
+
+Settings: ``TENRUSL_SKRILL_MD5_SECRET`` (legacy ``SKRILL_MD5_SECRET``): the secret word,
+comma-separated for rotation. Status: 2 processed (succeeded), 0 pending, -1 cancelled, -2
+failed, -3 chargeback (failed). Event id ``mb_transaction_id:status``; our payment is
+``transaction_id`` (the merchant's reference), else ``mb_transaction_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from receiver.payload import first_string
+from receiver.providers.base import (
+    FORM,
+    Delivery,
+    EventId,
+    Provider,
+    SignedRequest,
+    Verification,
+    matches_any,
+)
+from receiver.providers.formats import form_fields
+from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from tenrusl.settings import Settings
+
+SECRET_ENV = ("TENRUSL_SKRILL_MD5_SECRET", "SKRILL_MD5_SECRET")
+MODE_ENV = "TENRUSL_SKRILL_SIGNATURE_MODE"
+STATUS = {"2": PAYMENT_SUCCEEDED, "0": PAYMENT_PENDING, "-1": PAYMENT_FAILED, "-2": PAYMENT_FAILED}
+STATUS["-3"] = PAYMENT_FAILED  # chargeback
+
+
+def _mode(value: str) -> str:
+    if value.lower() not in ("standard", "legacy"):
+        raise ValueError("accepted values: standard, legacy")
+    return value.lower()
+
+
+def base_string(fields: Mapping[str, str], secret_word: str, *, legacy: bool = False) -> str | None:
+    order = ("mb_transaction_id", "transaction_id") if legacy else ("transaction_id", "mb_transaction_id")
+    txid = next((fields[k] for k in order if fields.get(k)), "")
+    parts = [fields.get(k, "") for k in ("merchant_id", "mb_amount", "mb_currency", "status")]
+    if not txid or not all(parts):
+        return None
+    word = hashlib.md5(secret_word.encode()).hexdigest().upper()
+    return parts[0] + txid + word + parts[1] + parts[2] + parts[3]
+
+
+class SkrillProvider(Provider):
+    name = "skrill"
+    content_kinds = frozenset({FORM})
+    event_type_fields = ("type", "event_type", "transaction_type")
+    payment_ref_fields = ("transaction_id", "mb_transaction_id")
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.secrets = settings.secrets(*SECRET_ENV)
+        self.legacy = settings.parsed(_mode, MODE_ENV, default="standard") == "legacy"
+        self.merchant_ids = settings.secrets("TENRUSL_SKRILL_MERCHANT_ID", "SKRILL_MERCHANT_ID")
+        self.emails = settings.secrets("TENRUSL_SKRILL_EMAIL", "SKRILL_EMAIL")
+
+    async def verify(self, request: SignedRequest) -> Verification:
+        try:
+            fields = dict(form_fields(request.body))
+        except ValueError:
+            return Verification.reject("invalid_form_body")
+        md5sig, sha2sig = fields.get("md5sig", "").strip(), fields.get("sha2sig", "").strip()
+        if not md5sig and not sha2sig:
+            return Verification.reject("missing_signature")
+        if not self.secrets:
+            return Verification.reject("missing_secret_word")
+        if self.merchant_ids and not matches_any(self.merchant_ids, [fields.get("merchant_id", "")]):
+            return Verification.reject("merchant_mismatch")
+        if self.emails and not matches_any(self.emails, [fields.get("pay_to_email", "")], fold_case=True):
+            return Verification.reject("pay_to_email_mismatch")
+        bases = [base_string(fields, secret, legacy=self.legacy) for secret in self.secrets]
+        if None in bases:
+            return Verification.reject("missing_fields")
+        verdicts = []
+        for base in bases:
+            text = (base or "").encode()
+            md5_ok = not md5sig or matches_any([hashlib.md5(text).hexdigest()], [md5sig], fold_case=True)
+            sha_ok = not sha2sig or matches_any([hashlib.sha256(text).hexdigest()], [sha2sig], fold_case=True)
+            verdicts.append(md5_ok and sha_ok)
+        if any(verdicts):
+            return Verification.accept()
+        return Verification.reject("invalid_md5sig" if md5sig else "invalid_sha2sig")
+
+    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
+        txid = first_string(payload, ("mb_transaction_id", "transaction_id"))
+        status = first_string(payload, ("status",))
+        if txid and status:
+            return EventId(f"{txid}:{status}", "payload")
+        return super().event_id(payload, request)
+
+    def payment_status(self, payload: Mapping[str, Any]) -> str:
+        return STATUS.get(str(payload.get("status", "")).strip(), PAYMENT_PENDING)
+
+    @classmethod
+    def signing_credentials(cls, settings: Settings) -> dict[str, str]:
+        secrets = settings.secrets(*SECRET_ENV)
+        return {"secret_word": secrets[0] if secrets else ""}
+
+    @classmethod
+    def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
+        """Appends ``md5sig`` and ``sha2sig`` to the form (it must hold the signed fields)."""
+        fields = form_fields(body)
+        base = base_string(dict(fields), credentials["secret_word"])
+        if base is None:
+            raise ValueError("the form lacks merchant_id, transaction_id, mb_amount, mb_currency or status")
+        signed = [(k, v) for k, v in fields if k not in ("md5sig", "sha2sig")]
+        signed += [
+            ("md5sig", hashlib.md5(base.encode()).hexdigest().upper()),
+            ("sha2sig", hashlib.sha256(base.encode()).hexdigest().upper()),
+        ]
+        return Delivery(urlencode(signed).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+
+
+PROVIDER = SkrillProvider
