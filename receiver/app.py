@@ -8,12 +8,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
-from receiver.keys import METRICS, PROVIDERS, SETTINGS, STATE, STORE
+from receiver.event_types import parse_allowlist
+from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, REDIS, SETTINGS, STATE, STORE
 from receiver.metrics import Metrics
 from receiver.middlewares import MIDDLEWARES, add_response_headers
 from receiver.providers import load_providers
+from receiver.ratelimit import REDIS_TIMEOUT_S, RateLimiter
 from receiver.routes import setup_routes
 from tenrusl.db import open_pool
 from tenrusl.settings import Settings
@@ -34,6 +37,18 @@ async def providers_context(app: web.Application) -> AsyncIterator[None]:
         await provider.close()
 
 
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """One shared Redis client; creating it does not connect, so a Redis outage never blocks start-up."""
+    client = aioredis.from_url(
+        app[SETTINGS].redis_url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=1.0
+    )
+    app[REDIS] = client
+    app[RATE_LIMITER].attach(client)
+    yield
+    app[RATE_LIMITER].attach(None)
+    await client.aclose()
+
+
 async def mark_shutting_down(app: web.Application) -> None:
     app[STATE]["shutting_down"] = True
 
@@ -45,7 +60,11 @@ def create_app(settings: Settings) -> web.Application:
     app[METRICS] = Metrics()
     app[STATE] = {"shutting_down": False}
     app[PROVIDERS] = load_providers(settings)  # a bad provider setting fails here, at start-up
+    app[RATE_LIMITER] = RateLimiter(settings, app[METRICS].registry)  # bad overrides fail at start-up
+    parse_allowlist(settings.allowed_event_types)  # so does a malformed event-type allowlist
     app.cleanup_ctx.append(pool_context)
+    if settings.redis_url:
+        app.cleanup_ctx.append(redis_context)
     app.cleanup_ctx.append(providers_context)
     app.on_shutdown.append(mark_shutting_down)
     app.on_response_prepare.append(add_response_headers)

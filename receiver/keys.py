@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from receiver.metrics import Metrics
 from receiver.providers.base import Provider
+from receiver.ratelimit import RateLimiter
 from tenrusl.settings import Settings
 from tenrusl.store import Store
 
@@ -16,3 +18,5 @@ STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 PROVIDERS = web.AppKey("providers", dict[str, Provider])
 STATE = web.AppKey("state", dict[str, Any])  # {"shutting_down": bool}
+REDIS = web.AppKey("redis", aioredis.Redis)  # set only when TENRUSL_REDIS_URL is
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -18,7 +18,8 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from receiver.errors import ApiError
-from receiver.keys import METRICS, PROVIDERS, SETTINGS, STORE
+from receiver.event_types import check_event_type
+from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
 from receiver.middlewares import REQUEST_ID
 from receiver.providers.base import FORM, JSON, EventId, Provider, SignedRequest, generated_event_id
 from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
@@ -152,12 +153,18 @@ async def receive_webhook(request: web.Request) -> web.Response:
     if provider is None:
         raise ApiError(404, "unknown_provider", "Unknown or disabled provider.")
     outcome = "rejected"
+    quota: dict[str, str] = {}  # X-RateLimit-* headers, on every answer once the limiter ran
     try:
+        # Before the signature check, so unsigned floods spend their own quota (original-spec 1.7).
+        quota = await app[RATE_LIMITER].enforce(name, client_ip(request, settings.trusted_proxies))
         response = await _gate(request, provider, settings)
+        response.headers.update(quota)
         outcome = "duplicate" if response.status == 202 and request.get(DUPLICATE) else "accepted"
         return response
     except ApiError as exc:
         outcome = {401: "invalid_signature", 429: "rate_limited"}.get(exc.status, "rejected")
+        for header, value in quota.items():
+            exc.headers.setdefault(header, value)
         raise
     except DatabaseUnavailable:
         outcome = "error"
@@ -213,6 +220,8 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
     payment_ref = provider.payment_ref(payload)
     _check_length("event_id", event.value, MAX_EVENT_ID)
     _check_length("type", event_type, MAX_EVENT_TYPE)
+    strict = settings.signature_strict
+    check_event_type(settings.allowed_event_types, provider.name, event_type, strict=strict)
     if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
         payment_ref = None  # cannot name one of our payments; the event is stored and retried
     result = await request.app[STORE].ingest_event(
