@@ -30,7 +30,7 @@ from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.policy import PolicyError, RetryPolicy
 from tenrusl.settings import Settings
-from tenrusl.store import ClaimedEvent, Store
+from tenrusl.store import ClaimedEvent, Settled, Store
 
 log = logging.getLogger("tenrusl.retry")
 
@@ -154,10 +154,8 @@ class Runner:
                 break
             result.claimed += len(batch)
             backoff = backoff_for(policy, self.settings)
-            for event in batch:
-                if self._stopping:
-                    break
-                result.count(await self.process(event, policy, backoff))
+            for outcome in await self.process_batch(batch, policy, backoff):
+                result.count(outcome)
             if time.monotonic() - started >= self.options.time_budget_s:
                 log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
                 break
@@ -166,30 +164,57 @@ class Runner:
             result.policy = policy.to_file()
         return await self._finish(result, "completed", EXIT_OK)
 
+    # -- a batch: extract per event, settle all in one round trip ----------------------------------
+
+    async def process_batch(
+        self, batch: list[ClaimedEvent], policy: RetryPolicy, backoff: Backoff
+    ) -> list[str]:
+        """Re-apply a claimed batch; returns one outcome (ok, fail, dead) per event.
+
+        Extraction runs per event (a provider bug fails that event alone); the database work for
+        the whole batch is one statement, so a drain costs one round trip per batch, not per event.
+        If that statement fails, every event of the batch stays leased and comes back by itself.
+        """
+        outcomes: list[str] = []
+        items: list[tuple[str, str, str | None, int]] = []
+        delays: dict[str, int] = {}
+        for event in batch:
+            if event.status == EVENT_DEAD:
+                log.warning(
+                    "webhook event dead: %s", event.last_error, extra={**self._extra(event), "outcome": DEAD}
+                )
+                outcomes.append(DEAD)
+                continue
+            prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
+            delay_ms = delays[event.id] = backoff.delay(event.attempts, self.rng, prev_ms=prev)
+            try:
+                payment_status, payment_ref = await self._extract(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                outcomes.append(await self._record_error(event, exc, delay_ms, policy))
+                continue
+            items.append((event.id, payment_status, payment_ref, delay_ms))
+        if items:
+            settled = await self.store.retry_apply_batch(items, policy.max_attempts)
+            by_id = {event.id: event for event in batch}
+            for event_id, state in settled.items():
+                outcomes.append(self._log_settled(by_id[event_id], state, delays[event_id]))
+        return outcomes
+
     # -- one event: the dispatch ladder ------------------------------------------------------------
 
     async def process(self, event: ClaimedEvent, policy: RetryPolicy, backoff: Backoff) -> str:
         """Re-apply one claimed event; returns ok, fail or dead. Only the database may raise."""
-        extra = {
-            "action": "retry_event",
-            "webhook_event_id": event.id,
-            "provider": event.provider,
-            "event_id": event.event_id,
-            "attempts": event.attempts,
-        }
         if event.status == EVENT_DEAD:  # exhausted before this claim; the claim dead-lettered it
-            log.warning("webhook event dead: %s", event.last_error, extra={**extra, "outcome": DEAD})
+            log.warning(
+                "webhook event dead: %s", event.last_error, extra={**self._extra(event), "outcome": DEAD}
+            )
             return DEAD
         prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
         delay_ms = backoff.delay(event.attempts, self.rng, prev_ms=prev)
         try:
-            if self._debug_delay_s:
-                await asyncio.sleep(self._debug_delay_s)
-            provider = self._provider(event.provider)
-            payment_status = provider.payment_status(event.payload)
-            payment_ref = provider.payment_ref(event.payload)
-            if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
-                payment_ref = None
+            payment_status, payment_ref = await self._extract(event)
             settled = await self.store.retry_apply(
                 event.id, payment_status, payment_ref, delay_ms, policy.max_attempts
             )
@@ -198,18 +223,35 @@ class Runner:
         except DatabaseUnavailable:
             raise  # the run itself cannot work
         except Exception as exc:
-            log.exception("retry processing raised", extra={**extra, "outcome": FAIL})
-            marked = await self.store.retry_mark_failed(
-                event.id, f"{exc.__class__.__name__}: {exc}", delay_ms, policy.max_attempts
-            )
-            return DEAD if marked is not None and marked.status == EVENT_DEAD else FAIL
+            return await self._record_error(event, exc, delay_ms, policy)
+        return self._log_settled(event, settled, delay_ms)
+
+    async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
+        """What the stored payload says: the provider's payment status and reference."""
+        if self._debug_delay_s:
+            await asyncio.sleep(self._debug_delay_s)
+        provider = self._provider(event.provider)
+        payment_ref = provider.payment_ref(event.payload)
+        if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
+            payment_ref = None
+        return provider.payment_status(event.payload), payment_ref
+
+    async def _record_error(
+        self, event: ClaimedEvent, exc: Exception, delay_ms: int, policy: RetryPolicy
+    ) -> str:
+        log.exception("retry processing raised", extra={**self._extra(event), "outcome": FAIL})
+        marked = await self.store.retry_mark_failed(
+            event.id, f"{exc.__class__.__name__}: {exc}", delay_ms, policy.max_attempts
+        )
+        return DEAD if marked is not None and marked.status == EVENT_DEAD else FAIL
+
+    def _log_settled(self, event: ClaimedEvent, settled: Settled, delay_ms: int) -> str:
         outcome = {EVENT_PROCESSED: OK, EVENT_DEAD: DEAD}.get(settled.status, FAIL)
-        level = logging.WARNING if outcome == DEAD else logging.INFO
         log.log(
-            level,
+            logging.WARNING if outcome == DEAD else logging.INFO,
             "webhook event retried",
             extra={
-                **extra,
+                **self._extra(event),
                 "outcome": outcome,
                 "event_status": settled.status,
                 "payment_status": settled.payment_status,
@@ -219,6 +261,16 @@ class Runner:
             },
         )
         return outcome
+
+    @staticmethod
+    def _extra(event: ClaimedEvent) -> dict[str, Any]:
+        return {
+            "action": "retry_event",
+            "webhook_event_id": event.id,
+            "provider": event.provider,
+            "event_id": event.event_id,
+            "attempts": event.attempts,
+        }
 
     async def process_one(self, event_id: str, *, force: bool) -> tuple[RunResult, str | None]:
         """Admin "retry now" for one event (no run lock: row locks make it safe beside a run).

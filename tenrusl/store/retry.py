@@ -121,6 +121,24 @@ class RetryQueries(StoreBase):
             raise LookupError(f"webhook event {event_id} disappeared while being retried")
         return Settled.from_row(row)
 
+    async def retry_apply_batch(
+        self,
+        items: Sequence[tuple[str, str, str | None, int]],
+        max_attempts: int,
+    ) -> dict[str, Settled]:
+        """Settle ``(event id, payment status, payment ref, retry delay ms)`` items in one round trip."""
+        rows = await self.fetch_all(
+            "retry_apply_batch",
+            {
+                "ids": [i[0] for i in items],
+                "payment_statuses": [i[1] for i in items],
+                "payment_refs": [i[2] for i in items],
+                "retry_delays_ms": [i[3] for i in items],
+                "max_attempts": max_attempts,
+            },
+        )
+        return {row["id"]: Settled.from_row(row) for row in rows}
+
     async def retry_mark_failed(
         self, event_id: str, error: str, retry_delay_ms: int, max_attempts: int
     ) -> Settled | None:

@@ -98,17 +98,14 @@ async def test_the_policy_file_is_reread_between_batches(
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"version": 1, "limit": 2}))
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
-    original = runner.process
-    calls = 0
+    original = runner.process_batch
 
-    async def process(*args, **kwargs):  # type: ignore[no-untyped-def]
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the operator pauses while the first batch runs
-            policy.write_text(json.dumps({"version": 1, "limit": 2, "paused": True}))
+    async def process_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # the operator pauses while the first batch runs
+        policy.write_text(json.dumps({"version": 1, "limit": 2, "paused": True}))
         return await original(*args, **kwargs)
 
-    runner.process = process  # type: ignore[method-assign]
+    runner.process_batch = process_batch  # type: ignore[method-assign]
     result = await runner.run()
     assert (result.outcome, result.claimed) == ("paused", 2)
 

@@ -77,6 +77,13 @@ RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_
 SELECT * FROM tenrusl_retry_apply(%(id)s, %(payment_status)s, %(payment_ref)s,
                                   %(retry_delay_ms)s::bigint, %(max_attempts)s)
 
+-- name: retry_apply_batch
+-- Re-apply a whole claimed batch in one round trip (arrays in the same order); returns each
+-- event's state afterwards, like retry_apply.
+SELECT * FROM tenrusl_retry_apply_batch(%(ids)s::text[], %(payment_statuses)s::text[],
+                                        %(payment_refs)s::text[], %(retry_delays_ms)s::bigint[],
+                                        %(max_attempts)s)
+
 -- name: retry_mark_failed
 -- Processing a claimed event raised: record the error and make it due again after the backoff,
 -- or dead when that was its last attempt. Only a row still `processing` is touched.
