@@ -41,11 +41,15 @@ class JwksCache(SessionHolder):
         return self.attempted_at is None or now - self.attempted_at >= self.refetch_floor_s
 
     async def key(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        self._lock = self._lock or asyncio.Lock()
         if self._needs_fetch(kid, time.monotonic()):
-            self._lock = self._lock or asyncio.Lock()
             async with self._lock:
                 if self._needs_fetch(kid, time.monotonic()):
                     await self._fetch()
+        elif kid not in self.keys and self._lock.locked():
+            # Another request's fetch is under way: wait for its keys rather than reject now.
+            async with self._lock:
+                pass
         return self.keys.get(kid)
 
     async def _fetch(self) -> None:

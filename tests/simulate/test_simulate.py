@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from typing import Any
 
 import pytest
@@ -13,11 +12,6 @@ from receiver.simulate.cli import register, run_simulation
 from tenrusl.constants import PROVIDERS
 from tests.simulate.conftest import receiver_url
 
-# jwks.py cold start: requests that arrive while the first JWKS fetch is in flight are refused
-# (public_key_unavailable); reported to the provider engineer. Remove once fixed.
-CONCURRENCY = {"amazon_bwp": "1"}
-PRESENT = [p for p in PROVIDERS if importlib.util.find_spec(f"receiver.providers.{p}") is not None]
-
 
 def simulate_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
@@ -25,15 +19,15 @@ def simulate_args(*argv: str) -> argparse.Namespace:
     return parser.parse_args(["simulate", *argv, "--no-progress"])
 
 
-@pytest.mark.parametrize("provider", PRESENT)
+@pytest.mark.parametrize("provider", PROVIDERS)
 async def test_simulate_counts_every_outcome(provider: str, sim_settings: Any, make_client: Any) -> None:
-    settings = sim_settings(TENRUSL_PROVIDERS_ALLOWLIST=",".join(PRESENT))
+    settings = sim_settings(TENRUSL_PROVIDERS_ALLOWLIST=",".join(PROVIDERS))
     client = await make_client(settings)
     args = simulate_args(
         provider,
         "--url", receiver_url(client),
         "--count", "20",
-        "--concurrency", CONCURRENCY.get(provider, "4"),
+        "--concurrency", "4",
         "--duplicate-rate", "0.1",
         "--tamper-rate", "0.1",
         "--seed", "42",
