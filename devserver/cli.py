@@ -12,6 +12,7 @@ import logging
 import secrets
 import shlex
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from aiohttp import web
 from receiver.app import create_app
 from receiver.keys import STORE
 from receiver.providers import provider_class
+from receiver.simulate.sandbox import SandboxKeys, dev_env, sandbox_app, write_env_file
 from retry_job.ticker import RetryTicker
-from tenrusl.embedded import EmbeddedServer, start_postgres
+from tenrusl.embedded import EmbeddedServer, free_port, start_postgres
 from tenrusl.ids import new_id, new_ulid_upper
 from tenrusl.logs import configure_logging
 from tenrusl.migrate import migrate
@@ -79,8 +81,47 @@ async def create_demo_payment(app: web.Application) -> str:
     return payment.provider_ref
 
 
-async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) -> None:
+async def start_sandbox(settings: Settings) -> tuple[Settings, web.AppRunner, Path]:
+    """Fake PayPal and Amazon APIs plus demo secrets, so every provider works against dev.
+
+    The receiver's settings gain the sandbox's URLs and keys; the same values are written to
+    an env file for `tenrusl simulate` in another shell (it signs with the private keys).
+    """
+    keys = await asyncio.to_thread(SandboxKeys.generate)
+    runner = web.AppRunner(sandbox_app(keys), access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    extra = dev_env(f"http://127.0.0.1:{port}", keys, settings.environ)
+    env_file = DEV_DIR / "sandbox.env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    write_env_file(env_file, extra)
+    rebuilt = Settings.from_env({**settings.environ, **extra})
+    return rebuilt.replace(host=settings.host, port=settings.port), runner, env_file
+
+
+def command_name() -> str:
+    """How the user started us (`.venv/bin/tenrusl` from scripts/dev), so printed commands paste."""
+    invoked = sys.argv[0]
+    return shlex.quote(invoked) if Path(invoked).name == "tenrusl" else "tenrusl"
+
+
+def simulate_hint(env_file: Path | None, base_url: str) -> str:
+    if env_file is None:
+        return ""
+    return (
+        "Every provider works against this server (PayPal and Amazon through a local sandbox):\n"
+        f"  set -a; . {env_file}; set +a\n"
+        f"  {command_name()} simulate stripe --url {base_url} --count 50 --with-payments\n\n"
+    )
+
+
+async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, sandbox: bool = True) -> None:
     embedded: EmbeddedServer | None = None
+    sandbox_runner: web.AppRunner | None = None
+    env_file: Path | None = None
+    if sandbox:
+        settings, sandbox_runner, env_file = await start_sandbox(settings)
     if not settings.database_url:
         print(f"starting embedded PostgreSQL in {DEV_DIR / 'pgdata'} ...", flush=True)
         embedded = await asyncio.to_thread(start_postgres, DEV_DIR.resolve(), "tenrusl")
@@ -112,6 +153,7 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) 
             f"  retries:   {f'every {retry_interval_s:g} s in-process' if ticker else 'off'}\n"
             f"  admin key: {settings.admin_key}\n"
             f"  health:    {base_url}/up   ready: {base_url}/ready   metrics: {base_url}/metrics\n\n"
+            + simulate_hint(env_file, base_url)
             + demo_commands(settings, base_url, await create_demo_payment(app))
             + "\n",
             flush=True,
@@ -123,6 +165,8 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool) 
             await ticker.stop()
         if runner is not None:
             await runner.cleanup()
+        if sandbox_runner is not None:
+            await sandbox_runner.cleanup()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,7 +180,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.replace(host=args.host)
     if args.port:
         settings = settings.replace(port=args.port)
-    asyncio.run(run_dev(settings, args.retry_interval, not args.no_retry))
+    asyncio.run(run_dev(settings, args.retry_interval, not args.no_retry, sandbox=not args.no_sandbox))
     return 0
 
 
@@ -154,4 +198,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="how often the in-process retry runner ticks (default 60, like the CronJob)",
     )
     parser.add_argument("--no-retry", action="store_true", help="do not run the retry runner")
+    parser.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not start the local PayPal/Amazon sandbox nor set demo secrets for every provider",
+    )
     parser.set_defaults(handler=_run)

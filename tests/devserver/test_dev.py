@@ -42,6 +42,15 @@ def printed_webhook(banner: str) -> tuple[str, dict[str, str], bytes]:
     return url, headers, body
 
 
+def sandbox_env(cwd: Path) -> dict[str, str]:
+    """The environment `tenrusl dev` wrote for the simulator (`set -a; . .tenrusl/dev/sandbox.env`)."""
+    env = dict(os.environ)
+    for line in (cwd / ".tenrusl" / "dev" / "sandbox.env").read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value.strip("'")
+    return env
+
+
 async def stop(proc: asyncio.subprocess.Process) -> int:
     proc.send_signal(signal.SIGINT)
     return await asyncio.wait_for(proc.wait(), 60)
@@ -65,7 +74,7 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
             # an unmatched event is retried by the in-process runner (1 s ticks here)
             orphan = re.sub(rb'"provider_ref":"[^"]+"', b'"provider_ref":"sim_mock_missing"',
                             body.replace(b"evt_demo_", b"evt_orphan_"))
-            signed = subprocess.run([TENRUSL, "sign", "mock", "-"], input=orphan, env=env,
+            signed = subprocess.run([TENRUSL, "sign", "mock", "-"], input=orphan, env=sandbox_env(tmp_path),
                                     capture_output=True, check=True).stdout.decode()
             orphan_headers = dict(line.split(": ", 1) for line in signed.splitlines() if ": " in line)
             assert (await http.post(url, data=orphan, headers=orphan_headers)).status == 202
@@ -97,3 +106,22 @@ async def test_dev_starts_an_embedded_postgres_when_no_url_is_given(tmp_path):
     finally:
         assert await stop(proc) == 0
     assert (tmp_path / ".tenrusl" / "dev" / "pgdata").is_dir()
+
+
+async def test_every_provider_can_be_simulated_against_dev(db_url, tmp_path):
+    port = free_port()
+    env = {**os.environ, "TENRUSL_DATABASE_URL": db_url, "TENRUSL_LOG_LEVEL": "WARNING"}
+    proc, banner = await start_dev(env, tmp_path, "--port", str(port), "--no-retry")
+    try:
+        assert ". .tenrusl/dev/sandbox.env" in banner
+        sim_env = sandbox_env(tmp_path)
+        for provider in ("paypal", "amazon_bwp", "dana", "stripe"):
+            result = await asyncio.to_thread(
+                subprocess.run,
+                [TENRUSL, "simulate", provider, "--url", f"http://127.0.0.1:{port}", "--count", "6",
+                 "--tamper-rate", "0.2", "--concurrency", "2"],
+                env=sim_env, capture_output=True, text=True, timeout=120,
+            )
+            assert result.returncode == 0, (provider, result.stdout, result.stderr)
+    finally:
+        assert await stop(proc) == 0
