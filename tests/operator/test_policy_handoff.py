@@ -61,13 +61,22 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
     )
     operator.put(CRONJOBS, cronjob_body())
     operator.put(WRP, policy_body())
-    await operator.wait_for(lambda: condition(operator.get(WRP, "default"), "Ready").get("status") == "True")
+    await operator.wait_for(
+        lambda: condition(operator.get(WRP, "default"), "Ready").get("status") == "True", within=30
+    )
     await merge_patch(operator, {"spec": {"paused": True}})
-    await operator.wait_for(lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "True")
+    await operator.wait_for(
+        lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "True", within=30
+    )
 
     path = tmp_path / "policy.json"
-    settings = Settings.from_env({"TENRUSL_DATABASE_URL": db_url, "TENRUSL_POLICY_FILE": str(path),
-                                  "TENRUSL_PROVIDERS_ALLOWLIST": "mock"})
+    settings = Settings.from_env(
+        {
+            "TENRUSL_DATABASE_URL": db_url,
+            "TENRUSL_POLICY_FILE": str(path),
+            "TENRUSL_PROVIDERS_ALLOWLIST": "mock",
+        }
+    )
 
     async def run_once() -> tuple[str, int]:
         path.write_text(operator.get(CONFIGMAPS, "default-policy")["data"]["policy.json"], encoding="utf-8")
@@ -79,5 +88,7 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
     assert await run_once() == ("paused", 1)  # nothing claimed: attempts unchanged
 
     await merge_patch(operator, {"spec": {"paused": False}})
-    await operator.wait_for(lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "False")
+    await operator.wait_for(
+        lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "False", within=30
+    )
     assert await run_once() == ("completed", 2)  # resumed: the due event was claimed and retried
