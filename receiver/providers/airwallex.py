@@ -20,8 +20,9 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
+    hmac_matches,
     hmac_sha256_hex,
-    matches_any,
     strip_prefix,
     within_window,
 )
@@ -65,8 +66,7 @@ class AirwallexProvider(Provider):
         if not within_window(int(timestamp) / 1000.0, request.now, self.leeway_s):
             return Verification.reject("timestamp_out_of_tolerance")
         signed = timestamp.encode() + request.body
-        expected = [hmac_sha256_hex(secret, signed) for secret in self.secrets]
-        if matches_any(expected, [signature], fold_case=True):
+        if hmac_matches(self.secrets, signed, [signature]):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
@@ -76,8 +76,7 @@ class AirwallexProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"secret": secrets[0] if secrets else ""}
+        return {"secret": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -197,6 +197,17 @@ def matches_any(expected: Iterable[str], provided: Iterable[str], *, fold_case: 
     return found
 
 
+def hmac_matches(secrets: Iterable[str], message: bytes, provided: Iterable[str]) -> bool:
+    """Constant-time: does any provided hex digest equal HMAC-SHA256(secret, message) for any secret?"""
+    return matches_any([hmac_sha256_hex(secret, message) for secret in secrets], provided, fold_case=True)
+
+
+def first_secret(settings: Settings, env_names: Iterable[str]) -> str:
+    """The sending side signs with the first (newest) of a rotated secret's values."""
+    values = settings.secrets(*env_names)
+    return values[0] if values else ""
+
+
 def strip_prefix(value: str, prefix: str = "sha256=") -> str:
     return value[len(prefix) :] if value.lower().startswith(prefix) else value
 

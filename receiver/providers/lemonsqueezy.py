@@ -23,8 +23,9 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
+    hmac_matches,
     hmac_sha256_hex,
-    matches_any,
     strip_prefix,
 )
 from receiver.providers.formats import json_field
@@ -55,8 +56,7 @@ class LemonSqueezyProvider(Provider):
         signature = strip_prefix(request.header("X-Signature"))
         if not signature:
             return Verification.reject("missing_signature_header")
-        expected = [hmac_sha256_hex(secret, request.body) for secret in self.secrets]
-        if matches_any(expected, [signature], fold_case=True):
+        if hmac_matches(self.secrets, request.body, [signature]):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
@@ -77,8 +77,7 @@ class LemonSqueezyProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"secret": secrets[0] if secrets else ""}
+        return {"secret": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -15,6 +15,7 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    hmac_matches,
     hmac_sha256_hex,
     matches_any,
     strip_prefix,
@@ -39,18 +40,16 @@ class MockProvider(Provider):
         signature = strip_prefix(request.header("X-Mock-Signature"))
         if not auth and not signature:
             return Verification.reject("missing_signature")
-        if signature:
-            expected = [hmac_sha256_hex(s, request.body) for s in self.secrets]
-            if matches_any(expected, [signature], fold_case=True):
-                return Verification.accept("ok_hmac")
+        if signature and hmac_matches(self.secrets, request.body, [signature]):
+            return Verification.accept("ok_hmac")
         if auth[:7].lower() == "bearer " and matches_any(self.secrets, [auth[7:].strip()]):
             return Verification.accept("ok_bearer")
         return Verification.reject("invalid_signature" if signature else "invalid_bearer_token")
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
-        return {"secret": secrets[0] if secrets else ""}
+        values = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
+        return {"secret": values[0] if values else ""}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -24,6 +24,8 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
+    hmac_matches,
     hmac_sha256_hex,
     matches_any,
     strip_prefix,
@@ -62,10 +64,8 @@ class OyProvider(Provider):
             return Verification.accept("ok_bearer")
         if static and matches_any(self.secrets, [static]):
             return Verification.accept("ok_static_token")
-        if signature:
-            expected = [hmac_sha256_hex(secret, request.body) for secret in self.secrets]
-            if matches_any(expected, [signature], fold_case=True):
-                return Verification.accept("ok_hmac")
+        if signature and hmac_matches(self.secrets, request.body, [signature]):
+            return Verification.accept("ok_hmac")
         return Verification.reject("invalid_signature")
 
     def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
@@ -89,8 +89,7 @@ class OyProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"secret": secrets[0] if secrets else ""}
+        return {"secret": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -19,6 +19,7 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    hmac_matches,
     hmac_sha256_hex,
     matches_any,
     strip_prefix,
@@ -59,10 +60,8 @@ class PayoneerProvider(Provider):
             return Verification.reject("missing_signature")
         if auth[:7].lower() == "bearer " and matches_any(self.secrets, [auth[7:].strip()]):
             return Verification.accept("ok_bearer")
-        if signature:
-            expected = [hmac_sha256_hex(secret, request.body) for secret in self.secrets]
-            if matches_any(expected, [signature], fold_case=True):
-                return Verification.accept("ok_hmac")
+        if signature and hmac_matches(self.secrets, request.body, [signature]):
+            return Verification.accept("ok_hmac")
         return Verification.reject("invalid_signature")
 
     @classmethod

@@ -31,6 +31,7 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
     matches_any,
 )
 from receiver.providers.formats import form_fields
@@ -111,8 +112,7 @@ class SkrillProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"secret_word": secrets[0] if secrets else ""}
+        return {"secret_word": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -20,6 +20,7 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
     hmac_sha256_hex,
     matches_any,
     within_window,
@@ -99,8 +100,7 @@ class StripeProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"secret": secrets[0] if secrets else ""}
+        return {"secret": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -21,8 +21,9 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
+    first_secret,
+    hmac_matches,
     hmac_sha256_hex,
-    matches_any,
     strip_prefix,
 )
 from tenrusl.settings import Settings
@@ -45,8 +46,7 @@ class TripayProvider(Provider):
         signature = strip_prefix(request.header("X-Callback-Signature"))
         if not signature:
             return Verification.reject("missing_signature_header")
-        expected = [hmac_sha256_hex(secret, request.body) for secret in self.secrets]
-        if matches_any(expected, [signature], fold_case=True):
+        if hmac_matches(self.secrets, request.body, [signature]):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
@@ -64,8 +64,7 @@ class TripayProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {"private_key": secrets[0] if secrets else ""}
+        return {"private_key": first_secret(settings, SECRET_ENV)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:

@@ -23,7 +23,7 @@ async def _count(db: psycopg.AsyncConnection, where: str) -> int:
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "retry_job", "run", "--lease-seconds", "5", "--limit", "20"],
+        [sys.executable, "-P", "-m", "retry_job", "run", "--lease-seconds", "5", "--limit", "20"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -58,7 +58,7 @@ async def test_sigkill_mid_batch_loses_nothing(db: psycopg.AsyncConnection, base
         await asyncio.sleep(0.05)
     survivor = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "retry_job", "once"],
+        [sys.executable, "-P", "-m", "retry_job", "once"],
         env={**os.environ, **base_env, "TENRUSL_REDIS_URL": ""},
         capture_output=True,
         text=True,

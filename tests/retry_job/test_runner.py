@@ -207,7 +207,7 @@ async def test_retry_one_and_force(
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tenrusl.cli", *args],
+        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
