@@ -29,7 +29,8 @@ def resolve_policy(settings: Settings, flags: Mapping[str, Any] | None = None) -
         # mounts the ConfigMap as optional): the run goes on with the environment defaults.
         log.warning(
             "policy file %s does not exist; running on the environment's defaults",
-            settings.policy_file, extra={"action": "policy", "policy_file": settings.policy_file},
+            settings.policy_file,
+            extra={"action": "policy", "policy_file": settings.policy_file},
         )
     elif settings.policy_file:
         policy = policy.with_overrides(load_policy_file(settings.policy_file))

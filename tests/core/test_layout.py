@@ -33,7 +33,9 @@ def test_import_layers_hold():
 
 
 def test_cli_help_lists_commands():
-    result = subprocess.run([sys.executable, "-P", "-m", "tenrusl.cli", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "tenrusl.cli", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0
     for command in ("dev", "migrate", "serve"):
         assert command in result.stdout

@@ -21,7 +21,13 @@ TENRUSL = str(Path(sys.executable).with_name("tenrusl"))
 
 async def start_dev(env: dict[str, str], cwd: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
     proc = await asyncio.create_subprocess_exec(
-        TENRUSL, "dev", *args, env=env, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        TENRUSL,
+        "dev",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     banner = ""
     while "Then look at the payment" not in banner:
@@ -72,17 +78,28 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
             status_url = re.search(r"curl -sS (http\S+/status)", banner).group(1)
             assert (await (await http.get(status_url)).json())["data"]["status"] == "succeeded"
             # an unmatched event is retried by the in-process runner (1 s ticks here)
-            orphan = re.sub(rb'"provider_ref":"[^"]+"', b'"provider_ref":"sim_mock_missing"',
-                            body.replace(b"evt_demo_", b"evt_orphan_"))
-            signed = subprocess.run([TENRUSL, "sign", "mock", "-"], input=orphan, env=sandbox_env(tmp_path),
-                                    capture_output=True, check=True).stdout.decode()
+            orphan = re.sub(
+                rb'"provider_ref":"[^"]+"',
+                b'"provider_ref":"sim_mock_missing"',
+                body.replace(b"evt_demo_", b"evt_orphan_"),
+            )
+            signed = subprocess.run(
+                [TENRUSL, "sign", "mock", "-"],
+                input=orphan,
+                env=sandbox_env(tmp_path),
+                capture_output=True,
+                check=True,
+            ).stdout.decode()
             orphan_headers = dict(line.split(": ", 1) for line in signed.splitlines() if ": " in line)
             assert (await http.post(url, data=orphan, headers=orphan_headers)).status == 202
             admin_key = re.search(r"admin key: (\S+)", banner).group(1)
             for _ in range(100):
-                events = await (await http.get(
-                    f"http://127.0.0.1:{port}/api/v1/admin/webhook-events?status=failed",
-                    headers={"X-Admin-Key": admin_key})).json()
+                events = await (
+                    await http.get(
+                        f"http://127.0.0.1:{port}/api/v1/admin/webhook-events?status=failed",
+                        headers={"X-Admin-Key": admin_key},
+                    )
+                ).json()
                 if any(e["attempts"] >= 2 for e in events["data"]):
                     break
                 await asyncio.sleep(0.2)
@@ -118,9 +135,23 @@ async def test_every_provider_can_be_simulated_against_dev(db_url, tmp_path):
         for provider in ("paypal", "amazon_bwp", "dana", "stripe"):
             result = await asyncio.to_thread(
                 subprocess.run,
-                [TENRUSL, "simulate", provider, "--url", f"http://127.0.0.1:{port}", "--count", "6",
-                 "--tamper-rate", "0.2", "--concurrency", "2"],
-                env=sim_env, capture_output=True, text=True, timeout=120,
+                [
+                    TENRUSL,
+                    "simulate",
+                    provider,
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                    "--count",
+                    "6",
+                    "--tamper-rate",
+                    "0.2",
+                    "--concurrency",
+                    "2",
+                ],
+                env=sim_env,
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
             assert result.returncode == 0, (provider, result.stdout, result.stderr)
     finally:
