@@ -83,12 +83,15 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
                 b'"provider_ref":"sim_mock_missing"',
                 body.replace(b"evt_demo_", b"evt_orphan_"),
             )
-            signed = subprocess.run(
-                [TENRUSL, "sign", "mock", "-"],
-                input=orphan,
-                env=sandbox_env(tmp_path),
-                capture_output=True,
-                check=True,
+            signed = (
+                await asyncio.to_thread(
+                    subprocess.run,
+                    [TENRUSL, "sign", "mock", "-"],
+                    input=orphan,
+                    env=sandbox_env(tmp_path),
+                    capture_output=True,
+                    check=True,
+                )
             ).stdout.decode()
             orphan_headers = dict(line.split(": ", 1) for line in signed.splitlines() if ": " in line)
             assert (await http.post(url, data=orphan, headers=orphan_headers)).status == 202

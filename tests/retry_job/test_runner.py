@@ -280,3 +280,14 @@ def test_cli_exit_2_on_a_bad_policy_file(base_env: dict[str, str], tmp_path: Pat
     policy.write_text('{"version": 1, "backoff": {"mode": "linear"}}')
     result = _cli({**base_env, "TENRUSL_POLICY_FILE": str(policy)}, "retry", "once")
     assert result.returncode == 2 and "backoff.mode" in result.stderr
+
+
+async def test_a_missing_policy_file_means_environment_defaults(
+    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+) -> None:
+    """The operator's policy was deleted (its ConfigMap garbage-collected): runs go on, on defaults."""
+    event_id = await seed()
+    gone = tmp_path / "no-such-policy.json"
+    result = await Runner(no_redis_settings.replace(policy_file=str(gone)), store).run()
+    assert (result.outcome, result.exit_code, result.claimed) == ("completed", 0, 1)
+    assert (await event_row(db, event_id))["attempts"] == 2
