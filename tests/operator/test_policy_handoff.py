@@ -10,7 +10,16 @@ from pathlib import Path
 
 from tenrusl.policy import RetryPolicy, load_policy_file
 from tenrusl.settings import Settings
-from tests.operator.conftest import CONFIGMAPS, CRONJOBS, WRP, Cluster, condition, cronjob_body, policy_body
+from tests.operator.conftest import (
+    CONFIGMAPS,
+    CRONJOBS,
+    WRP,
+    Cluster,
+    StartOperator,
+    condition,
+    cronjob_body,
+    policy_body,
+)
 from tests.operator.test_reconcile_on_kmock import merge_patch
 
 
@@ -47,7 +56,7 @@ async def test_the_operators_policy_file_pauses_and_resumes_the_runner(
 
 
 async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
-    operator: Cluster, tmp_path: Path, db_url: str, db
+    cluster: Cluster, start_operator: StartOperator, tmp_path: Path, db_url: str, db
 ) -> None:
     """The runner itself, on a real database, with the ConfigMap content the operator produced."""
     from retry_job.runner import Runner, RunOptions
@@ -59,15 +68,14 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
         "payment_provider_ref, next_retry_at, payload_raw, payload) VALUES ('ev1', 'mock', 'e1', 'payload', "
         "'failed', 'succeeded', 'nope', now() - interval '1 minute', '{}'::bytea, '{}'::jsonb)"
     )
-    operator.put(CRONJOBS, cronjob_body())
-    operator.put(WRP, policy_body())
-    await operator.wait_for(
-        lambda: condition(operator.get(WRP, "default"), "Ready").get("status") == "True", within=30
-    )
+    # The objects exist before the operator starts: kmock never bumps resourceVersion, so an object
+    # created between kopf's LIST and its WATCH could go unseen (a real API server has no such gap).
+    cluster.put(CRONJOBS, cronjob_body())
+    cluster.put(WRP, policy_body())
+    operator = await start_operator()
+    await operator.wait_for(lambda: condition(operator.get(WRP, "default"), "Ready").get("status") == "True")
     await merge_patch(operator, {"spec": {"paused": True}})
-    await operator.wait_for(
-        lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "True", within=30
-    )
+    await operator.wait_for(lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "True")
 
     path = tmp_path / "policy.json"
     settings = Settings.from_env(
@@ -89,6 +97,6 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
 
     await merge_patch(operator, {"spec": {"paused": False}})
     await operator.wait_for(
-        lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "False", within=30
+        lambda: condition(operator.get(WRP, "default"), "Paused").get("status") == "False"
     )
     assert await run_once() == ("completed", 2)  # resumed: the due event was claimed and retried
