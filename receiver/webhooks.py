@@ -9,6 +9,7 @@ unreachable the answer is 503 with Retry-After, so the provider redelivers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -109,14 +110,17 @@ def client_ip(request: web.Request, trusted: tuple[str, ...]) -> str | None:
     return peer
 
 
-def _check_length(name: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
-        raise ApiError(
-            422,
-            "validation_failed",
-            "The webhook has invalid fields.",
-            fields={name: [f"{name} is longer than {limit} characters."]},
-        )
+def fit_event_id(event: EventId) -> EventId:
+    """An id longer than the column is hashed, never rejected: a 4xx would make the provider give
+    up on the event, and a hash still deduplicates every redelivery of it."""
+    if len(event.value) <= MAX_EVENT_ID:
+        return event
+    return EventId("h_" + hashlib.sha256(event.value.encode()).hexdigest(), f"{event.source}:hashed")
+
+
+def fit_text(value: str | None, limit: int) -> str | None:
+    """Informational text (the event type) is cut to its column; the payload keeps it whole."""
+    return value[:limit] if value is not None and len(value) > limit else value
 
 
 def envelope(provider: str, event: EventId, event_type: str | None, result: IngestResult) -> dict[str, Any]:
@@ -218,8 +222,8 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
     event = provider.event_id(payload, signed) or generated_event_id(body)
     event_type = provider.event_type(payload, signed)
     payment_ref = provider.payment_ref(payload)
-    _check_length("event_id", event.value, MAX_EVENT_ID)
-    _check_length("type", event_type, MAX_EVENT_TYPE)
+    event = fit_event_id(event)
+    event_type = fit_text(event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
     check_event_type(settings.allowed_event_types, provider.name, event_type, strict=strict)
     if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:

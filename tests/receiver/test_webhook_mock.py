@@ -198,9 +198,15 @@ async def test_size_cap_applies_to_declared_and_to_actual_bytes(make_client, mak
     assert resp.status == 413
 
 
-async def test_overlong_event_id_is_422_not_500(client):
-    resp = await post(client, {"id": "e" * 300})
-    assert resp.status == 422 and "event_id" in (await resp.json())["error"]["fields"]
+async def test_overlong_event_id_is_hashed_not_rejected_and_still_deduplicates(client):
+    long_id = "e" * 300
+    first = await post(client, {"id": long_id, "type": "t" * 300})
+    assert first.status == 202
+    event = (await first.json())["data"]["event"]
+    assert event["event_id"] == "h_" + hashlib.sha256(long_id.encode()).hexdigest()
+    assert event["event_id_source"] == "payload:hashed" and len(event["type"]) == 191
+    again = await post(client, {"id": long_id, "type": "t" * 300})
+    assert (await again.json())["data"]["result"]["duplicate"] is True
 
 
 async def test_compat_prefix_reaches_the_same_route(client):
