@@ -5,6 +5,7 @@ Resources are cleanup contexts (pool, providers), started in order and closed in
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -49,6 +50,17 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def freeze_startup_objects(app: web.Application) -> None:
+    """Move everything built at start-up out of the garbage collector's view.
+
+    Modules, settings, providers and the pool are alive for the whole process; without this,
+    every full collection walks them again (py-spy showed the collector at about a tenth of the
+    CPU under bench/receiver_throughput.py load).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def mark_shutting_down(app: web.Application) -> None:
     app[STATE]["shutting_down"] = True
 
@@ -66,6 +78,7 @@ def create_app(settings: Settings) -> web.Application:
     if settings.redis_url:
         app.cleanup_ctx.append(redis_context)
     app.cleanup_ctx.append(providers_context)
+    app.on_startup.append(freeze_startup_objects)
     app.on_shutdown.append(mark_shutting_down)
     app.on_response_prepare.append(add_response_headers)
     setup_routes(app)
