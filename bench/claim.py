@@ -1,6 +1,6 @@
 """Claim benchmark: the retry runner's drain and claim latency, and pgqueuer on the same database.
 
-    python -m bench.claim [--rows 10000] [--big-rows 1000000] [--skip-big] [--skip-pgqueuer]
+    python -P bench/claim.py [--rows 10000] [--big-rows 1000000] [--skip-big] [--skip-pgqueuer]
 
 Uses TENRUSL_DATABASE_URL's server when set (it creates and drops its own databases there),
 otherwise an embedded PostgreSQL under .cache/bench. Prints numbers and ratios, asserts nothing.
