@@ -21,7 +21,7 @@ from aiohttp import web
 from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.keys import STORE
-from receiver.payments import _query_date, _query_int, _query_text
+from receiver.query import query_date, query_page, query_text
 from receiver.resources import event_summary
 from tenrusl.constants import EVENT_STATES
 from tenrusl.store import EventFilter
@@ -32,33 +32,21 @@ log = logging.getLogger("tenrusl.admin")
 async def list_webhook_events(request: web.Request) -> web.Response:
     require_admin(request)
     errors: dict[str, list[str]] = {}
-    per_page = _query_int(request, "per_page", 20, errors)
-    per_page = 20 if per_page <= 0 else min(per_page, 100)
-    page = max(1, _query_int(request, "page", 1, errors))
-    status = (_query_text(request, "status") or "").lower() or None
+    page = query_page(request, errors)
+    status = (query_text(request, "status") or "").lower() or None
     if status and status not in EVENT_STATES:
         errors["status"] = [f"status must be one of: {', '.join(EVENT_STATES)}."]
     flt = EventFilter(
         status=status,
-        provider=(_query_text(request, "provider") or "").lower() or None,
-        q=_query_text(request, "q"),
-        received_from=_query_date(request, "received_from", errors, end=False),
-        received_to=_query_date(request, "received_to", errors, end=True),
+        provider=(query_text(request, "provider") or "").lower() or None,
+        q=query_text(request, "q"),
+        received_from=query_date(request, "received_from", errors, end=False),
+        received_to=query_date(request, "received_to", errors, end=True),
     )
     if errors:
         raise ValidationFailed(errors)
-    rows, total = await request.app[STORE].list_events(flt, per_page, (page - 1) * per_page)
-    return web.json_response(
-        {
-            "data": [event_summary(r) for r in rows],
-            "meta": {
-                "current_page": page,
-                "per_page": per_page,
-                "total": total,
-                "last_page": max(1, -(-total // per_page)),
-            },
-        }
-    )
+    rows, total = await request.app[STORE].list_events(flt, page.per_page, page.offset)
+    return web.json_response(page.body([event_summary(r) for r in rows], total))
 
 
 async def retry_webhook_event(request: web.Request) -> web.Response:

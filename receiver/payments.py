@@ -8,7 +8,6 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +16,7 @@ from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.idempotency import request_hash, resolve_key
 from receiver.keys import SETTINGS, STORE
+from receiver.query import query_date, query_page, query_text
 from receiver.resources import event_summary, payment_resource
 from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES
 from tenrusl.errors import DatabaseUnavailable
@@ -191,64 +191,21 @@ async def get_payment_status(request: web.Request) -> web.Response:
     return web.json_response({"data": payment_resource(payment)})
 
 
-def _query_int(request: web.Request, name: str, default: int, errors: dict[str, list[str]]) -> int:
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        errors[name] = [f"{name} must be an integer."]
-        return default
-
-
-def _query_date(request: web.Request, name: str, errors: dict[str, list[str]], end: bool) -> datetime | None:
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        if len(raw) == 10:  # a date: the whole day counts, so an end date is exclusive of the next day
-            day = datetime.combine(date.fromisoformat(raw), datetime.min.time(), UTC)
-            return day + timedelta(days=1) if end else day
-        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-    except ValueError:
-        errors[name] = [f"{name} must be a date (YYYY-MM-DD) or an ISO-8601 timestamp."]
-        return None
-
-
-def _query_text(request: web.Request, name: str) -> str | None:
-    value = request.query.get(name, "").strip()
-    return value or None
-
-
 async def admin_list_payments(request: web.Request) -> web.Response:
     require_admin(request)
     errors: dict[str, list[str]] = {}
-    per_page = _query_int(request, "per_page", 20, errors)
-    per_page = 20 if per_page <= 0 else min(per_page, 100)
-    page = max(1, _query_int(request, "page", 1, errors))
-    status = _query_text(request, "status")
+    page = query_page(request, errors)
+    status = query_text(request, "status")
     if status and status.lower() not in PAYMENT_STATUSES:
         errors["status"] = [f"status must be one of: {', '.join(PAYMENT_STATUSES)}."]
     flt = PaymentFilter(
-        provider=(_query_text(request, "provider") or "").lower() or None,
+        provider=(query_text(request, "provider") or "").lower() or None,
         status=status.lower() if status else None,
-        q=_query_text(request, "q"),
-        created_from=_query_date(request, "created_from", errors, end=False),
-        created_to=_query_date(request, "created_to", errors, end=True),
+        q=query_text(request, "q"),
+        created_from=query_date(request, "created_from", errors, end=False),
+        created_to=query_date(request, "created_to", errors, end=True),
     )
     if errors:
         raise ValidationFailed(errors)
-    payments, total = await request.app[STORE].list_payments(flt, per_page, (page - 1) * per_page)
-    return web.json_response(
-        {
-            "data": [payment_resource(p) for p in payments],
-            "meta": {
-                "current_page": page,
-                "per_page": per_page,
-                "total": total,
-                "last_page": max(1, -(-total // per_page)),
-            },
-        }
-    )
+    payments, total = await request.app[STORE].list_payments(flt, page.per_page, page.offset)
+    return web.json_response(page.body([payment_resource(p) for p in payments], total))
