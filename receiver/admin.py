@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from receiver.errors import ApiError
 from receiver.keys import SETTINGS
+from receiver.providers.base import matches_any
 
 
 def accepted_keys(request: web.Request) -> list[str]:
@@ -32,9 +31,6 @@ def require_admin(request: web.Request) -> None:
     keys = accepted_keys(request)
     if not keys:
         raise ApiError(503, "admin_not_configured", "Admin key is not configured.")
-    given = presented_key(request).encode()
-    match = False
-    for key in keys:
-        match |= hmac.compare_digest(key.encode(), given)
-    if not given or not match:
+    given = presented_key(request)
+    if not given or not matches_any(keys, [given]):
         raise ApiError(401, "unauthorized", "Unauthorized.", headers={"WWW-Authenticate": "Bearer"})

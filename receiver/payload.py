@@ -6,6 +6,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 
+def is_json(content_type: str) -> bool:
+    """``application/json`` or any ``*+json`` media type (lower-case, as aiohttp gives it)."""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
 def dig(payload: Any, path: str) -> Any:
     """``dig(p, "data.object.id")``: the nested value, or None when any step is missing."""
     node = payload

@@ -16,6 +16,7 @@ from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.idempotency import request_hash, resolve_key
 from receiver.keys import SETTINGS, STORE
+from receiver.payload import is_json
 from receiver.query import query_date, query_page, query_text
 from receiver.resources import event_summary, payment_resource
 from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES
@@ -48,10 +49,6 @@ class CreatePayment:
             "description": self.description,
             "meta": self.meta,
         }
-
-
-def is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
 
 
 def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:

@@ -22,6 +22,7 @@ from receiver.errors import ApiError
 from receiver.event_types import check_event_type
 from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
 from receiver.middlewares import REQUEST_ID
+from receiver.payload import is_json
 from receiver.providers.base import FORM, JSON, EventId, Provider, SignedRequest, generated_event_id
 from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
@@ -54,7 +55,7 @@ _AUDIT_VALUE_MAX = 512
 
 def content_kind(content_type: str, allowed: frozenset[str]) -> str | None:
     """JSON (``application/json`` or ``*+json``) or FORM, if the provider accepts it."""
-    if content_type == "application/json" or content_type.endswith("+json"):
+    if is_json(content_type):
         kind = JSON
     elif content_type == "application/x-www-form-urlencoded":
         kind = FORM

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import connect
 from tenrusl.settings import Settings
+from tenrusl.sql import queries
 
 log = logging.getLogger("tenrusl.retry.lock")
 
@@ -99,7 +100,7 @@ class RunLock:
 
     async def _acquire_advisory(self) -> str | None:
         conn = await connect(self.settings)
-        cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS taken", (RETRY_RUN_LOCK_KEY,))
+        cur = await conn.execute(queries["try_retry_run_lock"], {"key": RETRY_RUN_LOCK_KEY})
         row = await cur.fetchone()
         if not row or not row["taken"]:
             await conn.close()

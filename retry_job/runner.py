@@ -202,29 +202,9 @@ class Runner:
                 outcomes.append(self._log_settled(by_id[event_id], state, delays[event_id]))
         return outcomes
 
-    # -- one event: the dispatch ladder ------------------------------------------------------------
-
     async def process(self, event: ClaimedEvent, policy: RetryPolicy, backoff: Backoff) -> str:
-        """Re-apply one claimed event; returns ok, fail or dead. Only the database may raise."""
-        if event.status == EVENT_DEAD:  # exhausted before this claim; the claim dead-lettered it
-            log.warning(
-                "webhook event dead: %s", event.last_error, extra={**self._extra(event), "outcome": DEAD}
-            )
-            return DEAD
-        prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
-        delay_ms = backoff.delay(event.attempts, self.rng, prev_ms=prev)
-        try:
-            payment_status, payment_ref = await self._extract(event)
-            settled = await self.store.retry_apply(
-                event.id, payment_status, payment_ref, delay_ms, policy.max_attempts
-            )
-        except asyncio.CancelledError:
-            raise  # the lease brings the event back; nothing to record
-        except DatabaseUnavailable:
-            raise  # the run itself cannot work
-        except Exception as exc:
-            return await self._record_error(event, exc, delay_ms, policy)
-        return self._log_settled(event, settled, delay_ms)
+        """Re-apply one claimed event (admin "retry now"); the batch path with a batch of one."""
+        return (await self.process_batch([event], policy, backoff))[0]
 
     async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
         """What the stored payload says: the provider's payment status and reference."""

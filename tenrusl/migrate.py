@@ -31,21 +31,22 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 async def apply_migrations(conn: psycopg.AsyncConnection) -> list[str]:
     """Apply what is missing on ``conn`` (an autocommit connection); return the versions applied."""
     applied: list[str] = []
-    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+    lock = {"key": MIGRATION_LOCK_KEY}
+    await conn.execute(sql.queries["migration_lock"], lock)
     try:
         await conn.execute(_LEDGER)
-        cur = await conn.execute("SELECT version FROM schema_migrations")
+        cur = await conn.execute(sql.queries["applied_migrations"])
         done = {row["version"] if isinstance(row, dict) else row[0] for row in await cur.fetchall()}
         for version, text in sql.migrations():
             if version in done:
                 continue
             async with conn.transaction():
                 await conn.execute(text)  # type: ignore[arg-type]
-                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                await conn.execute(sql.queries["record_migration"], {"version": version})
             log.info("migration applied", extra={"action": "migrate", "version": version})
             applied.append(version)
     finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+        await conn.execute(sql.queries["migration_unlock"], lock)
     return applied
 
 

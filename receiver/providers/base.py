@@ -202,6 +202,20 @@ def hmac_matches(secrets: Iterable[str], message: bytes, provided: Iterable[str]
     return matches_any([hmac_sha256_hex(secret, message) for secret in secrets], provided, fold_case=True)
 
 
+def verify_body_hmac(
+    secrets: Iterable[str], request: SignedRequest, header: str, *, missing_secret: str = "missing_secret"
+) -> Verification:
+    """The common scheme: ``header`` is hex(HMAC-SHA256(secret, raw body)), optional ``sha256=``."""
+    if not secrets:
+        return Verification.reject(missing_secret)
+    signature = strip_prefix(request.header(header))
+    if not signature:
+        return Verification.reject("missing_signature_header")
+    if hmac_matches(secrets, request.body, [signature]):
+        return Verification.accept()
+    return Verification.reject("invalid_signature")
+
+
 def first_secret(settings: Settings, env_names: Iterable[str]) -> str:
     """The sending side signs with the first (newest) of a rotated secret's values."""
     values = settings.secrets(*env_names)

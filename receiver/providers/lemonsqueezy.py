@@ -24,9 +24,8 @@ from receiver.providers.base import (
     SignedRequest,
     Verification,
     first_secret,
-    hmac_matches,
     hmac_sha256_hex,
-    strip_prefix,
+    verify_body_hmac,
 )
 from receiver.providers.formats import json_field
 from receiver.status import infer_status
@@ -51,14 +50,7 @@ class LemonSqueezyProvider(Provider):
         self.secrets = settings.secrets(*SECRET_ENV)
 
     async def verify(self, request: SignedRequest) -> Verification:
-        if not self.secrets:
-            return Verification.reject("missing_secret")
-        signature = strip_prefix(request.header("X-Signature"))
-        if not signature:
-            return Verification.reject("missing_signature_header")
-        if hmac_matches(self.secrets, request.body, [signature]):
-            return Verification.accept()
-        return Verification.reject("invalid_signature")
+        return verify_body_hmac(self.secrets, request, "X-Signature")
 
     def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
         name = dig(payload, "meta.event_name")

@@ -22,9 +22,8 @@ from receiver.providers.base import (
     SignedRequest,
     Verification,
     first_secret,
-    hmac_matches,
     hmac_sha256_hex,
-    strip_prefix,
+    verify_body_hmac,
 )
 from tenrusl.settings import Settings
 
@@ -41,14 +40,9 @@ class TripayProvider(Provider):
         self.secrets = settings.secrets(*SECRET_ENV)
 
     async def verify(self, request: SignedRequest) -> Verification:
-        if not self.secrets:
-            return Verification.reject("missing_private_key")
-        signature = strip_prefix(request.header("X-Callback-Signature"))
-        if not signature:
-            return Verification.reject("missing_signature_header")
-        if hmac_matches(self.secrets, request.body, [signature]):
-            return Verification.accept()
-        return Verification.reject("invalid_signature")
+        return verify_body_hmac(
+            self.secrets, request, "X-Callback-Signature", missing_secret="missing_private_key"
+        )
 
     def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
         found = first_string(payload, ("id", "event_id"))

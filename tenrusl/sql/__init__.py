@@ -8,6 +8,7 @@ are unique across all files; ``tenrusl.store.Store`` is the only user of this ma
 from __future__ import annotations
 
 import re
+from functools import cache
 from importlib import resources
 from typing import LiteralString, cast
 
@@ -38,11 +39,15 @@ def load_queries() -> dict[str, LiteralString]:
     return queries
 
 
-def migrations() -> list[tuple[str, str]]:
-    """``(version, sql)`` pairs in order; the version is the file name without ``.sql``."""
+@cache
+def migrations() -> tuple[tuple[str, str], ...]:
+    """``(version, sql)`` pairs in order; the version is the file name without ``.sql``.
+
+    Read once per process: readiness asks for the newest version on every probe.
+    """
     folder = resources.files(__package__).joinpath("migrations")
     files = sorted((e for e in folder.iterdir() if e.name.endswith(".sql")), key=lambda e: e.name)
-    return [(e.name.removesuffix(".sql"), e.read_text(encoding="utf-8")) for e in files]
+    return tuple((e.name.removesuffix(".sql"), e.read_text(encoding="utf-8")) for e in files)
 
 
 queries = load_queries()

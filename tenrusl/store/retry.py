@@ -99,28 +99,6 @@ class RetryQueries(StoreBase):
         )
         return ClaimedEvent.from_row(row) if row else None
 
-    async def retry_apply(
-        self,
-        event_id: str,
-        payment_status: str,
-        payment_ref: str | None,
-        retry_delay_ms: int,
-        max_attempts: int,
-    ) -> Settled:
-        row = await self.fetch_one(
-            "retry_apply",
-            {
-                "id": event_id,
-                "payment_status": payment_status,
-                "payment_ref": payment_ref,
-                "retry_delay_ms": retry_delay_ms,
-                "max_attempts": max_attempts,
-            },
-        )
-        if row is None:
-            raise LookupError(f"webhook event {event_id} disappeared while being retried")
-        return Settled.from_row(row)
-
     async def retry_apply_batch(
         self,
         items: Sequence[tuple[str, str, str | None, int]],

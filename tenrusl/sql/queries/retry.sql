@@ -71,12 +71,6 @@ UPDATE webhook_events w
 RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_error,
           c.prev_status, c.due_at, c.prev_attempt_at
 
--- name: retry_apply
--- Re-apply a claimed event and settle it (processed, failed with next_retry_at = now() + delay,
--- or dead once attempts >= max_attempts); returns the event's state afterwards.
-SELECT * FROM tenrusl_retry_apply(%(id)s, %(payment_status)s, %(payment_ref)s,
-                                  %(retry_delay_ms)s::bigint, %(max_attempts)s)
-
 -- name: retry_apply_batch
 -- Re-apply a whole claimed batch in one round trip (arrays in the same order); returns each
 -- event's state afterwards, like retry_apply.
