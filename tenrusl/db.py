@@ -62,7 +62,14 @@ def create_pool(settings: Settings) -> AsyncConnectionPool:
         kwargs=connection_kwargs(settings),
         open=False,
         timeout=settings.db_connect_timeout_s,
-        reconnect_timeout=0,  # keep trying for ever: the database may come back
+        # 0: a failed connection attempt is retried once at once, then dropped, instead of
+        # psycopg_pool's timed back-off (1, 2, 4, ... s), whose growing gaps would leave the pool
+        # disconnected long after the database is back. The next request that finds no free
+        # connection starts a new attempt, so the pool reconnects by itself with the first
+        # request after the outage; requests already waiting start none and wait out `timeout`
+        # (then 503), so 503s can outlast the outage by at most TENRUSL_DB_CONNECT_TIMEOUT_SECONDS
+        # (tests/chaos/test_postgres_restart.py measures it).
+        reconnect_timeout=0,
         name="tenrusl",
     )
 
