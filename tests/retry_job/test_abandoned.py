@@ -99,7 +99,9 @@ async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
 
     for _ in range(400):  # the killed run's leases (5 s) run out, so the next run finishes its events
         row = await (
-            await db.execute("SELECT count(*) AS n FROM webhook_events WHERE status = 'processing' AND next_retry_at > now()")
+            await db.execute(
+                "SELECT count(*) AS n FROM webhook_events WHERE status = 'processing' AND next_retry_at > now()"
+            )
         ).fetchone()
         if row["n"] == 0:
             break
@@ -109,7 +111,9 @@ async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
     assert runs[0]["outcome"] == "abandoned"
     assert f"its {backend} run lock was free" in runs[0]["error"]
     assert runs[-1]["outcome"] == "completed"
-    row = await (await db.execute("SELECT count(*) AS n FROM webhook_events WHERE status <> 'processed'")).fetchone()
+    row = await (
+        await db.execute("SELECT count(*) AS n FROM webhook_events WHERE status <> 'processed'")
+    ).fetchone()
     assert row["n"] == 0  # and the killed run's events were finished by the next one
 
     text = await _cli_status(env)
@@ -143,7 +147,9 @@ async def test_a_live_run_holding_the_other_lock_backend_is_left_alone(
     live = _start({**base_env, **SLOW}, "run", "--limit", "5")
     try:
         await _wait_for(
-            db, "SELECT count(*) > 0 FROM retry_runs WHERE lock_backend = 'redis' AND outcome = 'running'", live
+            db,
+            "SELECT count(*) > 0 FROM retry_runs WHERE lock_backend = 'redis' AND outcome = 'running'",
+            live,
         )
         no_redis = {**base_env, "TENRUSL_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # refused
         other = await _run(no_redis, "run", "--max-events", "5")
@@ -151,7 +157,7 @@ async def test_a_live_run_holding_the_other_lock_backend_is_left_alone(
         assert live.poll() is None  # the Redis run was alive during the whole other run
         outcomes = {r["lock_backend"]: r["outcome"] for r in await _runs(db)}
         assert outcomes == {REDIS: "running", ADVISORY: "completed"}
-        stdout, stderr = live.communicate(timeout=120)
+        _, stderr = live.communicate(timeout=120)
         assert live.returncode == 0, stderr
     finally:
         if live.poll() is None:
@@ -169,7 +175,9 @@ async def test_a_killed_retry_one_is_abandoned_once_its_lease_is_over(
     env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_PROCESSING_LEASE_SECONDS": "30"}
     victim = _start({**env, "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS": "60000"}, "one", event_id)
     try:
-        await _wait_for(db, f"SELECT status = 'processing' FROM webhook_events WHERE id = '{event_id}'", victim)
+        await _wait_for(
+            db, f"SELECT status = 'processing' FROM webhook_events WHERE id = '{event_id}'", victim
+        )
         _kill(victim)
     finally:
         if victim.poll() is None:
