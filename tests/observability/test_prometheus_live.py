@@ -81,7 +81,8 @@ class Prometheus:
             ],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.log = (workdir / "prometheus.log").open("w")
+        self.log_path = workdir / "prometheus.log"
+        self.log = self.log_path.open("w")
         assert PROMETHEUS is not None
         self.proc = subprocess.Popen(
             [
@@ -107,13 +108,14 @@ class Prometheus:
 async def _until(check: Any, what: str, prometheus: Prometheus) -> Any:
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        assert prometheus.proc.poll() is None, "prometheus exited; see prometheus.log"
+        assert prometheus.proc.poll() is None, f"prometheus exited: {prometheus.log_path.read_text()[-2000:]}"
         with contextlib.suppress(aiohttp.ClientError):
             found = await check()
             if found:
                 return found
         await asyncio.sleep(0.5)
-    raise AssertionError(f"gave up after {WAIT_S:.0f} s waiting for {what}")
+    log = "\n".join(prometheus.log_path.read_text().splitlines()[-20:])
+    raise AssertionError(f"gave up after {WAIT_S:.0f} s waiting for {what}; prometheus.log ends:\n{log}")
 
 
 async def test_backlog_and_5xx_alerts_fire_in_a_real_prometheus(

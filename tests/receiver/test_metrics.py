@@ -98,7 +98,11 @@ async def test_labels_stay_bounded_for_unknown_paths_and_providers(client: Any) 
     for path in paths:
         await client.get(path)
         await client.post(path, data=b"{}", headers={"Content-Type": "application/json"})
+    for method in ("BREW", "PROPFIND", "X-1"):  # any token is a method to aiohttp
+        await client.request(method, "/up")
     text = await (await client.get("/metrics")).text()
+    assert set(re.findall(r'method="([^"]*)"', text)) <= {"GET", "POST", "other"}
+    assert 'method="other"' in text
     routes = set(re.findall(r'route="([^"]*)"', text))
     assert "unmatched" in routes  # 404s and 405s of no route
     assert "/api/v1/payments/{id}" in routes and "/api/v1/webhooks/{provider}" in routes
