@@ -28,7 +28,8 @@ log = logging.getLogger("tenrusl.receiver")
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     async with open_pool(app[SETTINGS]) as pool:
-        app[STORE] = Store(pool, observe=app[METRICS].observe_query)
+        metrics = app[METRICS]
+        app[STORE] = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
         yield
 
 

@@ -206,13 +206,15 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
         )
         verdict = None
     if verdict is None or not verdict.ok:
+        reason = verdict.reason if verdict else "verification_exception"
+        request.app[METRICS].count_signature_failure(provider.name, reason)
         log.warning(
             "webhook signature rejected",
             extra={
                 "action": "verify",
                 "provider": provider.name,
                 "result": "failed",
-                "reason": verdict.reason if verdict else "verification_exception",
+                "reason": reason,
                 "ip": signed.remote_ip,
             },
         )

@@ -44,7 +44,7 @@ HELP_FORCE = (
 HELP_REPLAY = "bring dead (or failed) events back: status failed, attempts 0, due now"
 HELP_UNLOCK = f"delete the Redis run lock ({REDIS_LOCK_KEY}) left by a crashed run"
 HELP_SCHEDULE = "print the expected delay of every attempt under the effective policy"
-HELP_STATUS = "events by state, the due backlog and its age, and the last retry runs"
+HELP_STATUS = "events by state, the due backlog and its age, running and abandoned runs, the last runs"
 
 
 def _actor() -> str:
@@ -275,6 +275,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"due backlog:    {state['due']}")
         print(f"oldest due age: {human(state['oldest_due_seconds'] * 1000) if state['due'] else '-'}")
         print(f"next retry at:  {state['next_due_at'] or '-'}")
+        print(f"runs running:   {state['runs_running']}")
+        print(f"abandoned runs: {state['runs_abandoned_24h']} in the last 24 h (killed before they finished)")
         print("last runs:")
         for r in runs:
             took = r["finished_at"] - r["started_at"] if r["finished_at"] else None

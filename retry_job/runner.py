@@ -7,7 +7,8 @@ the policy file says ``paused``. It never waits for work; the CronJob owns the s
 
 Outcomes and exit codes: ``completed``/``paused``/``busy`` exit 0 (failed events are normal work,
 recorded in the counters); ``error`` exits 1 when the database is unreachable and 2 when the
-policy is invalid. Every run that reaches the database leaves a ``retry_runs`` row.
+policy is invalid. Every run that reaches the database leaves a ``retry_runs`` row; a run that is
+killed leaves it ``running``, and the next run to take the lock marks it ``abandoned``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ log = logging.getLogger("tenrusl.retry")
 # Stop claiming after the batch in which this much time passed: well under the CronJob's
 # activeDeadlineSeconds, and the next run starts a minute later anyway.
 DEFAULT_TIME_BUDGET_S = 300.0
+# A run that never took a lock (`retry one`, or killed before the lock) is abandoned this long
+# after its lease ran out.
+ABANDON_GRACE_S = 60
 # Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
 DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 
@@ -125,6 +129,7 @@ class Runner:
                     extra={"action": "retry_run", "run_id": result.run_id, "outcome": "busy"},
                 )
                 return await self._finish(result, "busy", EXIT_OK)
+            await self._sweep_abandoned(result, result.lock_backend, policy)
             return await self._drain(result, policy)
         except DatabaseUnavailable as exc:
             return await self._finish(result, "error", EXIT_DB, str(exc))
@@ -132,6 +137,26 @@ class Runner:
             return await self._finish(result, "error", EXIT_POLICY, f"bad policy: {exc}")
         finally:
             await lock.release()
+
+    async def _sweep_abandoned(self, result: RunResult, backend: str, policy: RetryPolicy) -> None:
+        """Holding the lock proves earlier holders dead: their `running` rows become `abandoned`."""
+        for run in await self.store.retry_run_locked(
+            result.run_id,
+            backend,
+            lease_seconds=policy.lease_seconds,
+            grace_seconds=ABANDON_GRACE_S,
+        ):
+            log.warning(
+                "an earlier retry run never recorded its end; marked abandoned",
+                extra={
+                    "action": "retry_run",
+                    "run_id": run["id"],
+                    "trigger": run["trigger"],
+                    "outcome": "abandoned",
+                    "lock_backend": run["lock_backend"],
+                    "seen_by": result.run_id,
+                },
+            )
 
     async def _drain(self, result: RunResult, policy: RetryPolicy) -> RunResult:
         started = time.monotonic()

@@ -37,6 +37,17 @@ EVENT_DEAD = "dead"
 EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_PROCESSED, EVENT_FAILED, EVENT_DEAD)
 RETRYABLE_EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_FAILED)
 
+# Retry-run outcomes (the CHECK on retry_runs.outcome). `running` until the run records its end;
+# `abandoned` when it never will (killed), found by the next run once its lock or lease is gone.
+RUN_RUNNING = "running"
+RUN_COMPLETED = "completed"
+RUN_PAUSED = "paused"
+RUN_BUSY = "busy"
+RUN_ERROR = "error"
+RUN_ABANDONED = "abandoned"
+RUN_OUTCOMES = (RUN_RUNNING, RUN_COMPLETED, RUN_PAUSED, RUN_BUSY, RUN_ERROR, RUN_ABANDONED)
+FINISHED_RUN_OUTCOMES = RUN_OUTCOMES[1:]
+
 # Column limits, kept in step with the migrations; inputs are checked against them so that an
 # over-long value is a 4xx, never a database error (original defect 16).
 MAX_EVENT_ID = 191

@@ -30,6 +30,20 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# The kinds of database error counted by the receiver (tenrusl_db_errors_total{kind}).
+DB_ERROR_KINDS = ("unavailable", "timeout", "other")
+
+
+def error_kind(exc: BaseException) -> str:
+    """``timeout``: a statement or lock wait was cancelled (the database is slow);
+    ``unavailable``: no usable connection (refused, dropped, or none free within the wait);
+    ``other``: any other database error (a bug, a constraint)."""
+    if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+        return "timeout"
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return "unavailable"
+    return "other"
+
 
 def connection_kwargs(settings: Settings) -> dict[str, object]:
     options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"

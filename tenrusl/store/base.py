@@ -10,18 +10,26 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from tenrusl.db import UNAVAILABLE_ERRORS
+from tenrusl.db import UNAVAILABLE_ERRORS, error_kind
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.sql import queries
 
 # Called with (query name, seconds) after every statement; the receiver hooks its histogram here.
 QueryObserver = Callable[[str, float], None]
+# Called with the kind (tenrusl.db.error_kind) of every database error; the receiver counts them.
+ErrorObserver = Callable[[str], None]
 
 
 class StoreBase:
-    def __init__(self, pool: AsyncConnectionPool, observe: QueryObserver | None = None) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        observe: QueryObserver | None = None,
+        on_error: ErrorObserver | None = None,
+    ) -> None:
         self.pool = pool
         self._observe = observe
+        self._on_error = on_error
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
@@ -30,7 +38,15 @@ class StoreBase:
             async with self.pool.connection() as conn:
                 yield conn
         except UNAVAILABLE_ERRORS as exc:
+            self._failed(exc)
             raise DatabaseUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
+        except psycopg.Error as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._on_error:
+            self._on_error(error_kind(exc))
 
     async def _run(
         self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]

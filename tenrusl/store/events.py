@@ -84,7 +84,9 @@ class EventQueries(StoreBase):
             "backlog_oldest_seconds": float(row["backlog_oldest_seconds"] or 0),
             "runs_totals": row["runs_totals"] or {},
             "runs_by_outcome": row["runs_by_outcome"] or {},
+            "runs_running": int(row["runs_running"]),
             "last_run": row["last_run"] or {},
+            "last_run_outcome": row["last_run_outcome"],
             "last_run_ts": float(row["last_run_ts"]) if row["last_run_ts"] is not None else None,
             "last_success_ts": float(row["last_success_ts"]) if row["last_success_ts"] is not None else None,
         }

@@ -157,6 +157,23 @@ class RetryQueries(StoreBase):
         assert row is not None
         return row["started_at"]
 
+    async def retry_run_locked(
+        self, run_id: str, lock_backend: str, *, lease_seconds: int, grace_seconds: int
+    ) -> list[dict[str, Any]]:
+        """Record the run's lock; mark the runs it proves dead ``abandoned`` and return them.
+
+        ``lease_seconds`` stands in for a row whose policy does not say its lease.
+        """
+        return await self.fetch_all(
+            "retry_run_locked",
+            {
+                "id": run_id,
+                "lock_backend": lock_backend,
+                "lease_seconds": lease_seconds,
+                "grace_seconds": grace_seconds,
+            },
+        )
+
     async def finish_retry_run(
         self,
         run_id: str,
@@ -196,4 +213,6 @@ class RetryQueries(StoreBase):
             "due": int(row["due"]),
             "oldest_due_seconds": float(row["oldest_due_seconds"] or 0),
             "next_due_at": row["next_due_at"],
+            "runs_running": int(row["runs_running"]),
+            "runs_abandoned_24h": int(row["runs_abandoned_24h"]),
         }

@@ -175,6 +175,36 @@ SELECT count(*) AS total
 INSERT INTO retry_runs (id, trigger, policy) VALUES (%(id)s, %(trigger)s, %(policy)s)
 RETURNING started_at
 
+-- name: retry_run_locked
+-- A run took the run lock: record the lock backend on its row, and mark `abandoned` every other
+-- `running` row whose run cannot still be alive (it was killed before it could record its end):
+--   * rows that held the same lock backend. That lock is ours now, so their holder lost it: an
+--     advisory lock is freed when its session ends, a Redis lock <= 60 s after its last renewal;
+--   * rows that never took a lock (`retry one`, or a run killed before it got the lock) once they
+--     are older than their lease plus a grace: whatever they claimed is due again by then.
+-- Rows of the other backend are left alone: while Redis is unreachable from this runner only, a
+-- Redis-locked run may still be alive beside an advisory-locked one. A run that does finish later
+-- after all overwrites the outcome with the truth (finish_retry_run).
+WITH mine AS (
+    UPDATE retry_runs SET lock_backend = %(lock_backend)s WHERE id = %(id)s
+), abandoned AS (
+    UPDATE retry_runs r
+       SET outcome = 'abandoned', finished_at = now(),
+           error = 'abandoned: the run never recorded its end (killed?); '
+                   || CASE WHEN r.lock_backend IS NULL THEN 'its lease ran out'
+                           ELSE 'its ' || r.lock_backend || ' run lock was free' END
+                   || ', seen by run ' || %(id)s
+     WHERE r.outcome = 'running'
+       AND r.id <> %(id)s
+       AND (r.lock_backend = %(lock_backend)s
+            OR (r.lock_backend IS NULL
+                AND r.started_at < now() - make_interval(
+                        secs => coalesce((r.policy ->> 'leaseSeconds')::integer, %(lease_seconds)s)
+                                + %(grace_seconds)s)))
+    RETURNING r.id, r.trigger, r.started_at, r.lock_backend
+)
+SELECT id, trigger, started_at, lock_backend FROM abandoned ORDER BY started_at
+
 -- name: finish_retry_run
 -- A run ends: outcome, counters, the policy it used and the lock backend, in one update.
 UPDATE retry_runs
@@ -190,8 +220,12 @@ SELECT id, started_at, finished_at, trigger, outcome, lock_backend, claimed, ok,
  LIMIT %(limit)s
 
 -- name: retry_status
--- Events by state, the due backlog, its oldest age, and when the next not-yet-due retry is.
+-- Events by state, the due backlog, its oldest age, when the next not-yet-due retry is, and the
+-- runs still marked running and those found abandoned (killed) in the last 24 hours.
 SELECT
+    (SELECT count(*) FROM retry_runs WHERE outcome = 'running') AS runs_running,
+    (SELECT count(*) FROM retry_runs
+      WHERE outcome = 'abandoned' AND started_at > now() - interval '24 hours') AS runs_abandoned_24h,
     (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
        FROM (SELECT status, count(*) AS n FROM webhook_events GROUP BY status) s) AS events_by_status,
     (SELECT count(*) FROM webhook_events
