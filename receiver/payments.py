@@ -16,7 +16,7 @@ from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.idempotency import request_hash, resolve_key
 from receiver.keys import SETTINGS, STORE
-from receiver.payload import is_json
+from receiver.media_types import is_json
 from receiver.query import query_date, query_page, query_text
 from receiver.resources import event_summary, payment_resource
 from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES

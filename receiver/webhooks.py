@@ -21,12 +21,13 @@ from aiohttp import web
 from receiver.errors import ApiError
 from receiver.event_types import check_event_type
 from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
+from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
-from receiver.payload import is_json
-from receiver.providers.base import FORM, JSON, EventId, Provider, SignedRequest, generated_event_id
+from receiver.providers.base import FORM, JSON, Provider, SignedRequest
 from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
+from tenrusl.providers import EventId, generated_event_id
 from tenrusl.store import IngestResult, NewEvent
 
 log = logging.getLogger("tenrusl.webhooks")
@@ -220,9 +221,10 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
 
     started = time.perf_counter()
     payload = parse_payload(body, kind)
-    event = provider.event_id(payload, signed) or generated_event_id(body)
-    event_type = provider.event_type(payload, signed)
-    payment_ref = provider.payment_ref(payload)
+    spec = provider.spec  # what the notification says: the core's reading of this provider
+    event = spec.event_id(payload, signed.headers) or generated_event_id(body)
+    event_type = spec.event_type(payload, signed.headers)
+    payment_ref = spec.payment_ref(payload)
     event = fit_event_id(event)
     event_type = fit_text(event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
@@ -236,7 +238,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             event_id=event.value,
             event_id_source=event.source,
             event_type=event_type,
-            payment_status=provider.payment_status(payload),
+            payment_status=spec.payment_status(payload),
             payment_ref=payment_ref,
             payload_raw=body,
             payload=payload,

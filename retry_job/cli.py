@@ -28,6 +28,7 @@ from tenrusl.db import open_pool
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.logs import configure_logging
 from tenrusl.policy import PolicyError
+from tenrusl.providers import check_provider_settings
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 
@@ -97,6 +98,7 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
+    check_provider_settings(settings)  # a bad provider setting stops the run before it claims
     flags = _flags(args)
     if getattr(args, "dry_run", False):
         return _dry_run(settings, flags)
@@ -150,6 +152,7 @@ def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
 
 def _one(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
+    check_provider_settings(settings)
 
     async def work(store: Store) -> int:
         runner = Runner(settings, store, RunOptions(trigger="manual-one"))

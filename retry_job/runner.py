@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.providers import provider_class
-from receiver.providers.base import Provider
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
 from retry_job.policy import backoff_for, resolve_policy
@@ -29,6 +27,7 @@ from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ClaimedEvent, Settled, Store
 
@@ -94,7 +93,6 @@ class Runner:
         self.store = store
         self.options = options or RunOptions()
         self.rng = rng or random.Random()
-        self._providers: dict[str, Provider] = {}
         self._stopping = False
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
@@ -207,14 +205,18 @@ class Runner:
         return (await self.process_batch([event], policy, backoff))[0]
 
     async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
-        """What the stored payload says: the provider's payment status and reference."""
+        """What the stored payload says: the provider's payment status and reference.
+
+        The core's reading of the provider (tenrusl/providers/), which needs no secret: a bad
+        provider setting cannot fail an event here (the CLI refuses to start on one instead).
+        """
         if self._debug_delay_s:
             await asyncio.sleep(self._debug_delay_s)
-        provider = self._provider(event.provider)
-        payment_ref = provider.payment_ref(event.payload)
+        spec = provider_spec(event.provider)
+        payment_ref = spec.payment_ref(event.payload)
         if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
             payment_ref = None
-        return provider.payment_status(event.payload), payment_ref
+        return spec.payment_status(event.payload), payment_ref
 
     async def _record_error(
         self, event: ClaimedEvent, exc: Exception, delay_ms: int, policy: RetryPolicy
@@ -281,12 +283,6 @@ class Runner:
 
     def _policy(self) -> RetryPolicy:
         return resolve_policy(self.settings, self.options.flags)
-
-    def _provider(self, name: str) -> Provider:
-        provider = self._providers.get(name)
-        if provider is None:
-            provider = self._providers[name] = provider_class(name)(self.settings)
-        return provider
 
     async def _fail_early(self, result: RunResult, code: int, error: str) -> RunResult:
         """A run that could not start (bad policy): record it if the database is there."""

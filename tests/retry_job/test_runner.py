@@ -12,10 +12,12 @@ import psycopg
 import pytest
 import redis.asyncio as aioredis
 
+from retry_job import runner as runner_module
 from retry_job.lock import REDIS_LOCK_KEY
 from retry_job.policy import resolve_policy
 from retry_job.runner import Runner, RunOptions
 from tenrusl.policy import PolicyError
+from tenrusl.providers import ProviderSpec
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 from tests.retry_job.conftest import Seed, event_row
@@ -62,14 +64,14 @@ async def test_an_exception_marks_the_event_failed_and_the_run_goes_on(
     boom = await seed(provider="stripe", ref="x")
     fine = await seed(ref="pay-fine", payment=True)
 
-    original = Runner._provider
+    original = runner_module.provider_spec
 
-    def provider(self: Runner, name: str):  # type: ignore[no-untyped-def]
+    def provider(name: str) -> ProviderSpec:
         if name == "stripe":
             raise RuntimeError("verifier exploded")
-        return original(self, name)
+        return original(name)
 
-    monkeypatch.setattr(Runner, "_provider", provider)
+    monkeypatch.setattr(runner_module, "provider_spec", provider)
     result = await Runner(no_redis_settings, store).run()
     assert result.summary == "CLAIMED=2 OK=1 FAIL=1 DEAD=0"
     row = await event_row(db, boom)
@@ -291,3 +293,27 @@ async def test_a_missing_policy_file_means_environment_defaults(
     result = await Runner(no_redis_settings.replace(policy_file=str(gone)), store).run()
     assert (result.outcome, result.exit_code, result.claimed) == ("completed", 0, 1)
     assert (await event_row(db, event_id))["attempts"] == 2
+
+
+async def test_a_bad_provider_key_stops_the_run_at_start_and_no_event_moves(
+    seed: Seed, db: psycopg.AsyncConnection, base_env: dict[str, str]
+) -> None:
+    """A configuration error is the deployment's, not an event's: exit 2 before claiming anything."""
+    dana = await seed(provider="dana", ref="sim_dana_1", payment=True)
+    before = await event_row(db, dana)
+    for command in (("retry", "once"), ("retry", "one", dana, "--force")):
+        result = _cli({**base_env, "TENRUSL_DANA_PUBLIC_KEY": "not-a-key"}, *command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "TENRUSL_DANA_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
+    after = await event_row(db, dana)
+    assert (after["status"], after["attempts"], after["next_retry_at"], after["last_error"]) == (
+        before["status"],
+        before["attempts"],
+        before["next_retry_at"],
+        before["last_error"],
+    )
+    assert await _runs(db) == []  # nothing started: no run row either
+    # With the key fixed (unset here), the same event is processed on the next run.
+    ok = _cli(base_env, "retry", "once")
+    assert ok.returncode == 0, ok.stderr
+    assert (await event_row(db, dana))["status"] == "processed"
