@@ -19,15 +19,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from retry_job.backoff import MODES, format_table, human
+from retry_job.backoff import Backoff, format_table, human
 from retry_job.lock import REDIS_LOCK_KEY, force_unlock
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.policy import resolve_policy
 from retry_job.runner import EXIT_DB, EXIT_POLICY, Runner, RunOptions
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.logs import configure_logging
-from tenrusl.policy import PolicyError
+from tenrusl.policy import KNOBS, PolicyError
 from tenrusl.providers import check_provider_settings
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
@@ -72,16 +72,9 @@ def _providers(value: str) -> tuple[str, ...]:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    """RetryPolicy overrides from `retry run`/`schedule` flags; absent flags are None."""
-    return {
-        "limit": getattr(args, "limit", None),
-        "max_attempts": getattr(args, "max_attempts", None),
-        "mode": getattr(args, "mode", None),
-        "base_ms": getattr(args, "base_ms", None),
-        "cap_ms": getattr(args, "cap_ms", None),
-        "providers": getattr(args, "provider", None),
-        "lease_seconds": getattr(args, "lease_seconds", None),
-    }
+    """RetryPolicy overrides from `retry run`/`schedule` flags (see _policy_flags); absent ones are None."""
+    flags = {knob.field: getattr(args, knob.field, None) for knob in KNOBS if knob.file_key}
+    return {**flags, "providers": getattr(args, "provider", None)}
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
@@ -247,13 +240,13 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> int:
     except PolicyError as exc:
         print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
         return EXIT_POLICY
-    backoff = backoff_for(policy, settings)
+    backoff = Backoff.from_policy(policy)
     head = (
         f"mode={policy.mode} baseMs={policy.base_ms} capMs={policy.cap_ms} maxAttempts={policy.max_attempts}"
     )
     if policy.schedule_ms:
         head += f" schedule={list(policy.schedule_ms)}"
-    print(head + f" minDelayMs={settings.retry_min_lease_ms}\n")
+    print(head + f" minDelayMs={policy.min_delay_ms}\n")
     print(format_table(backoff))
     return 0
 
@@ -302,13 +295,15 @@ def _secs(delta: timedelta | None) -> str:
 
 
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, help="events per batch (policy `limit`)")
-    parser.add_argument("--max-attempts", type=int, help="attempts before dead (policy `maxAttempts`)")
-    parser.add_argument("--mode", choices=MODES, help="jitter mode (policy `backoff.mode`)")
-    parser.add_argument("--base-ms", type=int, help="backoff base (policy `backoff.baseMs`)")
-    parser.add_argument("--cap-ms", type=int, help="backoff cap (policy `backoff.capMs`)")
+    """One flag per policy-file knob, with the table's meaning and bounds as its help."""
+    for knob in (k for k in KNOBS if k.file_key):
+        flag = "--" + knob.field.replace("_", "-")
+        where = f"{knob.meaning}, {knob.bounds} (policy `{knob.file_key}`)"
+        if knob.choices:
+            parser.add_argument(flag, choices=knob.choices, help=where)
+        else:
+            parser.add_argument(flag, type=int, help=where)
     parser.add_argument("--provider", type=_providers, help="only these providers, comma-separated")
-    parser.add_argument("--lease-seconds", type=int, help="claim lease (policy `leaseSeconds`)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.policy import resolve_policy
 from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
@@ -151,7 +151,7 @@ class Runner:
             if not batch:
                 break
             result.claimed += len(batch)
-            backoff = backoff_for(policy, self.settings)
+            backoff = Backoff.from_policy(policy)
             for outcome in await self.process_batch(batch, policy, backoff):
                 result.count(outcome)
             if time.monotonic() - started >= self.options.time_budget_s:
@@ -273,7 +273,7 @@ class Runner:
             outcome = None
             if event is not None:
                 result.claimed = 1
-                outcome = await self.process(event, policy, backoff_for(policy, self.settings))
+                outcome = await self.process(event, policy, Backoff.from_policy(policy))
                 result.count(outcome)
             return await self._finish(result, "completed", EXIT_OK), outcome
         except DatabaseUnavailable as exc:

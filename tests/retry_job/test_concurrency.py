@@ -8,7 +8,8 @@ from collections import Counter
 import psycopg
 import pytest
 
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.backoff import Backoff
+from retry_job.policy import resolve_policy
 from retry_job.runner import Runner, RunOptions
 from tenrusl.db import open_pool
 from tenrusl.settings import Settings
@@ -34,7 +35,7 @@ async def test_two_runners_claim_each_event_exactly_once(
         async with open_pool(settings) as pool:
             store = Store(pool)
             worker = Runner(settings, store, RunOptions(trigger=f"test-{slot}"))
-            backoff = backoff_for(policy, settings)
+            backoff = Backoff.from_policy(policy)
             await start.wait()
             while batch := await store.claim_due_events(
                 limit=policy.limit, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
