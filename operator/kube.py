@@ -75,10 +75,6 @@ def _json(response: Any) -> dict[str, Any]:
     return json.loads(response.data or b"{}")
 
 
-def not_found(exc: BaseException) -> bool:
-    return isinstance(exc, ApiException) and exc.status == 404
-
-
 def api_message(exc: ApiException) -> str:
     """The ``message`` of the API server's Status body, else the HTTP reason."""
     try:

@@ -8,6 +8,7 @@ import sys
 from aiohttp import web
 
 from receiver.app import create_app
+from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
@@ -27,11 +28,7 @@ def serve(settings: Settings) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.host:
-        settings = settings.replace(host=args.host)
-    if args.port:
-        settings = settings.replace(port=args.port)
-    serve(settings)
+    serve(with_flags(settings, args, {"host": "host", "port": "port"}))
     return 0
 
 

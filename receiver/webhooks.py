@@ -1,10 +1,11 @@
 """The webhook gate: ``POST /api/v1/webhooks/{provider}``.
 
-Order (DESIGN section 4): provider known and allowed (404), rate limit (429), content type (415),
-size cap on the bytes actually read (413), empty body (400), signature and timestamp on the raw
-bytes (401), parse (400), event id (422 when unusable), then one database round trip that stores
-and applies the event. 202 is sent only after that statement committed; when the database is
-unreachable the answer is 503 with Retry-After, so the provider redelivers.
+Order: provider known and allowed (404), rate limit (429), content type (415), size cap on the bytes
+actually read (413), empty body (400), signature and timestamp on the raw bytes (401), parse (400),
+event id (an id longer than its column is hashed, never refused), the optional event-type allowlist
+(422), then one database round trip that stores and applies the event. 202 is sent only after that
+statement committed; when the database is unreachable the answer is 503 with Retry-After, so the
+provider redelivers.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     outcome = "rejected"
     quota: dict[str, str] = {}  # X-RateLimit-* headers, on every answer once the limiter ran
     try:
-        # Before the signature check, so unsigned floods spend their own quota (original-spec 1.7).
+        # Before the signature check, so unsigned floods spend their own quota (docs/providers-ops.md).
         quota = await app[RATE_LIMITER].enforce(name, client_ip(request, settings.trusted_proxies))
         response = await _gate(request, provider, settings)
         response.headers.update(quota)

@@ -1,7 +1,8 @@
 """`tenrusl retry once|run|one|replay|unlock|schedule` and `tenrusl status`.
 
 Exit codes: 0 the command did its work (a run that was busy or paused, or whose events failed,
-also did its work); 1 the database is unreachable; 2 the policy or an argument is invalid;
+also did its work); 1 the database is unreachable (the `tenrusl` command reports it for every
+handler); 2 the configuration, the policy or an argument is invalid;
 3 `retry one` could not claim the event (missing, processed, not due, leased or dead without
 ``--force``).
 """
@@ -25,7 +26,6 @@ from retry_job.policy import resolve_policy
 from retry_job.runner import EXIT_DB, EXIT_POLICY, Runner, RunOptions
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
-from tenrusl.errors import DatabaseUnavailable
 from tenrusl.logs import configure_logging
 from tenrusl.policy import KNOBS, PolicyError
 from tenrusl.providers import check_provider_settings
@@ -78,6 +78,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on a small pool. DatabaseUnavailable goes up to `tenrusl`, which exits 1."""
+
     async def main() -> T:
         # A run needs few connections: the claim/settle one, plus the advisory lock's own.
         async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2)) as pool:
@@ -124,11 +126,7 @@ def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
         return EXIT_POLICY
 
     async def work(store: Store) -> int:
-        try:
-            due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl retry: {exc}", file=sys.stderr)
-            return EXIT_DB
+        due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
         print(f"dry run: policy {json.dumps(policy.to_file(), sort_keys=True)}")
         if policy.paused:
             print("dry run: the policy is paused; a run would claim nothing")
@@ -183,11 +181,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     actor = _actor()
 
     async def work(store: Store) -> int:
-        try:
-            count = await store.replay_events(flt, actor=actor, dry_run=args.dry_run)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl retry: {exc}", file=sys.stderr)
-            return EXIT_DB
+        count = await store.replay_events(flt, actor=actor, dry_run=args.dry_run)
         if args.dry_run:
             print(f"dry run: {count} event(s) would be replayed")
             return 0
@@ -256,12 +250,8 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> int:
-        try:
-            state = await store.retry_status()
-            runs = await store.recent_retry_runs(args.runs)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl status: {exc}", file=sys.stderr)
-            return EXIT_DB
+        state = await store.retry_status()
+        runs = await store.recent_retry_runs(args.runs)
         if args.json:
             print(json.dumps({**state, "runs": runs}, default=str, indent=2))
             return 0

@@ -36,6 +36,9 @@ log = logging.getLogger("tenrusl.retry")
 # Stop claiming after the batch in which this much time passed: well under the CronJob's
 # activeDeadlineSeconds, and the next run starts a minute later anyway.
 DEFAULT_TIME_BUDGET_S = 300.0
+# Expired Idempotency-Key records each run deletes at most (oldest first): a run a minute clears
+# over 7 million a day, far above what the payments API creates, in one short statement.
+PURGE_LIMIT = 5000
 # Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
 DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 
@@ -52,6 +55,7 @@ class RunResult:
     ok: int = 0
     failed: int = 0
     dead: int = 0
+    idempotency_keys_purged: int = 0
     lock_backend: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -123,7 +127,10 @@ class Runner:
                     extra={"action": "retry_run", "run_id": result.run_id, "outcome": "busy"},
                 )
                 return await self._finish(result, "busy", EXIT_OK)
-            return await self._drain(result, policy)
+            outcome = await self._drain(result, policy)
+            # Housekeeping under the run lock, so one run at a time does it.
+            result.idempotency_keys_purged = await self.store.purge_idempotency_keys(PURGE_LIMIT)
+            return await self._finish(result, outcome, EXIT_OK)
         except DatabaseUnavailable as exc:
             return await self._finish(result, "error", EXIT_DB, str(exc))
         except PolicyError as exc:
@@ -131,12 +138,13 @@ class Runner:
         finally:
             await lock.release()
 
-    async def _drain(self, result: RunResult, policy: RetryPolicy) -> RunResult:
+    async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
+        """Claim and process batches until done; returns the outcome (completed or paused)."""
         started = time.monotonic()
         while not self._stopping:
             if policy.paused:
                 log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
-                return await self._finish(result, "paused", EXIT_OK)
+                return "paused"
             limit = policy.limit
             if self.options.max_events is not None:
                 limit = min(limit, self.options.max_events - result.claimed)
@@ -160,7 +168,7 @@ class Runner:
             # Re-read between batches: the operator may pause or retune while we drain.
             policy = self._policy()
             result.policy = policy.to_file()
-        return await self._finish(result, "completed", EXIT_OK)
+        return "completed"
 
     # -- a batch: extract per event, settle all in one round trip ----------------------------------
 
@@ -327,6 +335,7 @@ class Runner:
                 "ok": result.ok,
                 "failed": result.failed,
                 "dead": result.dead,
+                "idempotency_keys_purged": result.idempotency_keys_purged,
                 "lock_backend": result.lock_backend,
                 "error": error,
             },

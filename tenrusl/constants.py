@@ -26,7 +26,6 @@ PAYMENT_PENDING = "pending"
 PAYMENT_SUCCEEDED = "succeeded"
 PAYMENT_FAILED = "failed"
 PAYMENT_STATUSES = (PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED)
-FINAL_PAYMENT_STATUSES = (PAYMENT_SUCCEEDED, PAYMENT_FAILED)
 
 # Webhook event states (DESIGN section 3). The retry runner claims only the retryable ones.
 EVENT_RECEIVED = "received"

@@ -121,6 +121,16 @@ async def test_admin_list_filters_and_paginates(client):
     body = await resp.json()
     assert body["meta"] == {"current_page": 2, "per_page": 2, "total": 6, "last_page": 3}
     assert len(body["data"]) == 2
+    resp = await client.get("/api/v1/admin/payments?per_page=2&page=1", headers=headers)
+    assert (await resp.json())["data"][0]["id"] == target["id"]  # newest first
+    resp = await client.get("/api/v1/admin/payments?per_page=2&page=9", headers=headers)
+    body = await resp.json()  # past the last page: no rows, and still the total
+    assert body["data"] == [] and body["meta"] == {
+        "current_page": 9,
+        "per_page": 2,
+        "total": 6,
+        "last_page": 3,
+    }
     resp = await client.get(
         f"/api/admin/payments?q={target['provider_ref'][-8:]}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},

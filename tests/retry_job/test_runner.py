@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -317,3 +318,37 @@ async def test_a_bad_provider_key_stops_the_run_at_start_and_no_event_moves(
     ok = _cli(base_env, "retry", "once")
     assert ok.returncode == 0, ok.stderr
     assert (await event_row(db, dana))["status"] == "processed"
+
+
+async def test_each_run_purges_expired_idempotency_keys_oldest_first_within_its_bound(
+    store: Store,
+    db: psycopg.AsyncConnection,
+    no_redis_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing else deletes expired keys: without this the table only grows."""
+    await db.execute(
+        "INSERT INTO idempotency_keys (key, request_hash, state, locked_until, expires_at) "
+        "SELECT 'old-' || g, 'h', 'done', now(), now() - g * interval '1 minute' "
+        "FROM generate_series(1, 5) g"
+    )
+    await db.execute(
+        "INSERT INTO idempotency_keys (key, request_hash, state, locked_until, expires_at) "
+        "VALUES ('live', 'h', 'done', now(), now() + interval '1 day')"
+    )
+    monkeypatch.setattr(runner_module, "PURGE_LIMIT", 3)
+
+    async def keys() -> list[str]:
+        rows = await (await db.execute("SELECT key FROM idempotency_keys ORDER BY key")).fetchall()
+        return [r["key"] for r in rows]
+
+    with caplog.at_level(logging.INFO, logger="tenrusl.retry"):
+        first = await Runner(no_redis_settings, store).run()
+    assert (first.outcome, first.idempotency_keys_purged) == ("completed", 3)
+    assert await keys() == ["live", "old-1", "old-2"]  # the three that expired first went first
+    [summary] = [r for r in caplog.records if r.getMessage() == first.summary]
+    assert summary.__dict__["idempotency_keys_purged"] == 3  # recorded in the run's log line
+    second = await Runner(no_redis_settings, store).run()
+    assert second.idempotency_keys_purged == 2 and await keys() == ["live"]
+    assert (await Runner(no_redis_settings, store).run()).idempotency_keys_purged == 0
