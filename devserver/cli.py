@@ -25,7 +25,7 @@ from receiver.simulate.sandbox import SandboxKeys, dev_env, sandbox_app, write_e
 from retry_job.ticker import RetryTicker
 from tenrusl.cli import with_flags
 from tenrusl.embedded import EmbeddedServer, free_port, start_postgres
-from tenrusl.ids import new_id, new_ulid_upper
+from tenrusl.ids import new_id
 from tenrusl.logs import configure_logging
 from tenrusl.migrate import migrate
 from tenrusl.settings import Settings
@@ -71,7 +71,7 @@ async def create_demo_payment(app: web.Application) -> str:
     payment = await app[STORE].insert_payment(
         id=new_id(),
         provider="mock",
-        provider_ref=f"sim_mock_{new_ulid_upper()}",
+        provider_ref=f"sim_mock_{new_id()}",
         amount=150000,
         currency="IDR",
         description="tenrusl dev demo payment",

@@ -63,7 +63,7 @@ async def _references(
 ) -> list[tuple[str, int]]:
     amounts = [rng.randrange(10_000, 5_000_000, 100) for _ in range(n)]
     if not args.with_payments:
-        return [(f"sim_{args.provider}_{hex_id(rng, 20).upper()}", a) for a in amounts]
+        return [(f"sim_{args.provider}_{hex_id(rng, 20)}", a) for a in amounts]
     base = args.url.rstrip("/")
     limit = asyncio.Semaphore(args.concurrency)
 
@@ -91,7 +91,7 @@ def _deliveries(
         fresh.append(Delivery(FRESH, signed.body, signed.headers))
     forged = []
     for _ in range(tampered):
-        payload = build(args.provider, rng, f"sim_{args.provider}_{hex_id(rng, 20).upper()}", time.time())
+        payload = build(args.provider, rng, f"sim_{args.provider}_{hex_id(rng, 20)}", time.time())
         signed = cls.sign(payload.body, credentials, now=time.time(), path=path)
         if args.provider in TOKEN_HEADERS:
             forged.append(
