@@ -190,7 +190,8 @@ def main() -> int:
                 )
     finally:
         with psycopg.connect(db_url) as conn:
-            stored = conn.execute("SELECT count(*) FROM webhook_events WHERE id NOT LIKE 'm%'").fetchone()[0]
+            row = conn.execute("SELECT count(*) FROM webhook_events WHERE id NOT LIKE 'm%'").fetchone()
+            stored = row[0] if row else 0
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ours = median([r["rps"] for r in results["tenrusl"]])

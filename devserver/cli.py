@@ -182,7 +182,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "dev", help="run everything locally: embedded PostgreSQL, migrations, receiver, retry ticks"
     )

@@ -53,7 +53,7 @@ def configure_operator_logging(level: str) -> None:
             handler.addFilter(KopfFields())
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "operator", help="run the WebhookRetryPolicy operator (pause and tune retries with kubectl)"
     )

@@ -112,13 +112,20 @@ async def observe(
 
 @kopf.on.delete(*RESOURCE, retries=5, backoff=3)
 async def release_cronjob(
-    body: kopf.Body, spec: kopf.Spec, namespace: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body,
+    spec: kopf.Spec,
+    namespace: str | None,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
 ) -> None:
     """Deleting a policy resumes its CronJob; the owned ConfigMap goes with the policy.
 
     A missing CronJob is fine (nothing to resume), and after 5 failed tries kopf gives up and
     releases the finalizer, so this handler cannot hold a deletion hostage.
     """
+    if namespace is None:  # kopf's type allows it (cluster-scoped kinds); a policy is namespaced
+        raise kopf.PermanentError("a WebhookRetryPolicy without a namespace cannot name its CronJob")
     name = reconcile.cronjob_name(spec)
     cronjob = await asyncio.to_thread(kube.read_cronjob, memo.conn.api, namespace, name)
     if cronjob is None:

@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
     parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")

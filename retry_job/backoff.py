@@ -182,7 +182,7 @@ def human(ms: float) -> str:
     if ms < 1000:
         return f"{ms:.0f}ms"
     seconds = round(ms / 1000)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")

@@ -296,7 +296,7 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--provider", type=_providers, help="only these providers, comma-separated")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retry = commands.add_parser("retry", help="the retry runner and its admin tools")
     sub = retry.add_subparsers(dest="retry_command", metavar="ACTION", required=True)
 
@@ -333,7 +333,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     schedule.set_defaults(handler=_schedule)
 
 
-def register_status(commands: argparse._SubParsersAction) -> None:
+def register_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser("status", help=HELP_STATUS, description=HELP_STATUS)
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show (default 5)")
     status.add_argument("--json", action="store_true", help="machine-readable output")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import Any
 
 import psycopg
 
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-async def apply_migrations(conn: psycopg.AsyncConnection) -> list[str]:
+async def apply_migrations(conn: psycopg.AsyncConnection[Any]) -> list[str]:
     """Apply what is missing on ``conn`` (an autocommit connection); return the versions applied."""
     applied: list[str] = []
     lock = {"key": MIGRATION_LOCK_KEY}
@@ -40,7 +41,7 @@ async def apply_migrations(conn: psycopg.AsyncConnection) -> list[str]:
             if version in done:
                 continue
             async with conn.transaction():
-                await conn.execute(text)  # type: ignore[arg-type]
+                await conn.execute(text)
                 await conn.execute(sql.queries["record_migration"], {"version": version})
             log.info("migration applied", extra={"action": "migrate", "version": version})
             applied.append(version)
@@ -68,7 +69,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "migrate", help="apply database migrations (idempotent, safe to run concurrently)"
     )

@@ -13,6 +13,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -48,7 +49,9 @@ def webhook_path(base_url: str, provider: str) -> str:
     return urlsplit(base_url).path.rstrip("/") + f"/api/v1/webhooks/{provider}"
 
 
-def warn_missing_credentials(provider: str, credentials: dict[str, str], stream: object = None) -> None:
+def warn_missing_credentials(
+    provider: str, credentials: dict[str, str], stream: TextIO | None = None
+) -> None:
     empty = sorted(k for k, v in credentials.items() if k in ("secret", "token", "private_key") and not v)
     for key in empty:
         print(
@@ -165,7 +168,7 @@ def _rate(value: str) -> float:
     return rate
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "simulate",
         help="send realistic signed webhooks (with duplicates and tampering) to a receiver",
@@ -217,7 +220,7 @@ def _sign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register_sign(commands: argparse._SubParsersAction) -> None:
+def register_sign(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "sign",
         help="print the signature headers for a webhook body (one 'Name: value' per line, for curl -H)",

@@ -14,9 +14,11 @@ from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
 from tenrusl.providers.base import EventId, ProviderSpec
 from tenrusl.providers.config import Choice, Parsed, Text
 from tenrusl.providers.fields import Headers, first_string, header
-from tenrusl.providers.keys import load_public_keys
+from tenrusl.providers.keys import PublicKeyTypes, load_public_keys
 
-PUBLIC_KEY = Parsed(("TENRUSL_DANA_PUBLIC_KEY", "DANA_PUBLIC_KEY"), load_public_keys, default=())
+PUBLIC_KEY: Parsed[tuple[PublicKeyTypes, ...]] = Parsed(
+    ("TENRUSL_DANA_PUBLIC_KEY", "DANA_PUBLIC_KEY"), load_public_keys, default=()
+)
 # `raw`: the original's RSA over the raw body, for senders built against it (docs/providers.md).
 SIGNATURE_MODE = Choice(("TENRUSL_DANA_SIGNATURE_MODE",), ("snap", "raw"), "snap")
 # The path DANA signs, when a proxy rewrites ours (default: the request path).

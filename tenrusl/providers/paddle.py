@@ -8,10 +8,12 @@ from typing import Any
 from tenrusl.constants import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 from tenrusl.providers.base import ProviderSpec
 from tenrusl.providers.config import Parsed, Text, Values
-from tenrusl.providers.keys import load_public_keys
+from tenrusl.providers.keys import PublicKeyTypes, load_public_keys
 
 SECRET = Values(("TENRUSL_PADDLE_SIGNING_SECRET", "PADDLE_SIGNING_SECRET"))
-PUBLIC_KEY = Parsed(("TENRUSL_PADDLE_PUBLIC_KEY", "PADDLE_PUBLIC_KEY"), load_public_keys, default=())
+PUBLIC_KEY: Parsed[tuple[PublicKeyTypes, ...]] = Parsed(
+    ("TENRUSL_PADDLE_PUBLIC_KEY", "PADDLE_PUBLIC_KEY"), load_public_keys, default=()
+)
 SIM_PRIVATE_KEY = Text(("TENRUSL_PADDLE_SIM_PRIVATE_KEY",), secret=True, sign_only=True)
 
 TYPE_STATUS = {

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 
-from tenrusl.db import UNAVAILABLE_ERRORS
+from tenrusl.db import UNAVAILABLE_ERRORS, Connection, Pool
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.sql import queries
 
@@ -19,12 +19,12 @@ QueryObserver = Callable[[str, float], None]
 
 
 class StoreBase:
-    def __init__(self, pool: AsyncConnectionPool, observe: QueryObserver | None = None) -> None:
+    def __init__(self, pool: Pool, observe: QueryObserver | None = None) -> None:
         self.pool = pool
         self._observe = observe
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; unavailability (including pool timeouts) is DatabaseUnavailable."""
         try:
             async with self.pool.connection() as conn:
@@ -32,9 +32,7 @@ class StoreBase:
         except UNAVAILABLE_ERRORS as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
 
-    async def _run(
-        self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]
-    ) -> psycopg.AsyncCursor:
+    async def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> AsyncCursor[DictRow]:
         started = time.perf_counter()
         try:
             return await conn.execute(queries[name], params)
@@ -43,23 +41,23 @@ class StoreBase:
                 self._observe(name, time.perf_counter() - started)
 
     async def fetch_one(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> dict[str, Any] | None:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> DictRow | None:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchone()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchone()
 
     async def fetch_all(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> list[dict[str, Any]]:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> list[DictRow]:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchall()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchall()
 
     async def execute(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
     ) -> int:
         """Run a statement; returns the number of rows it touched."""
         if conn is not None:

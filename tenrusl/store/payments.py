@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Json, Jsonb
 
+from tenrusl.db import Connection
 from tenrusl.store.base import StoreBase
 from tenrusl.store.models import IdempotencyRecord, Payment
 
@@ -35,7 +35,7 @@ class PaymentQueries(StoreBase):
         metadata: Any,
         idempotency_key: str | None,
         request_hash: str | None,
-        conn: psycopg.AsyncConnection | None = None,
+        conn: Connection | None = None,
     ) -> Payment:
         row = await self.fetch_one(
             "insert_payment",
@@ -93,7 +93,7 @@ class PaymentQueries(StoreBase):
         return IdempotencyRecord.from_row(row) if row else None
 
     async def complete_idempotency_key(
-        self, key: str, status: int, body: Any, conn: psycopg.AsyncConnection | None = None
+        self, key: str, status: int, body: Any, conn: Connection | None = None
     ) -> None:
         await self.execute(
             "complete_idempotency_key", {"key": key, "status": status, "body": Json(body)}, conn

@@ -153,7 +153,8 @@ class RetryQueries(StoreBase):
             "start_retry_run", {"id": run_id, "trigger": trigger, "policy": Jsonb(policy)}
         )
         assert row is not None
-        return row["started_at"]
+        started: datetime = row["started_at"]
+        return started
 
     async def finish_retry_run(
         self,

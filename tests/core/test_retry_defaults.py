@@ -93,7 +93,7 @@ def test_the_plugin_and_the_cli_print_the_policy_bounds() -> None:
     tune = subcommand_help(plugin.build_parser(), "tune")
     commands = argparse.ArgumentParser().add_subparsers()
     register(commands)
-    run = subcommand_help(commands.choices["retry"], "run")  # type: ignore[arg-type]
+    run = subcommand_help(commands.choices["retry"], "run")
     for knob in TUNABLE:
         flag = "--" + knob.field.replace("_", "-")
         assert flag in tune and flag in run

@@ -112,6 +112,13 @@ class Cluster:
             return None
         return None if obj.deleted else json.loads(json.dumps(obj.raw))
 
+    def must(self, resource: str, name: str) -> dict[str, Any]:
+        """The object, which the test expects to exist (KeyError, which wait_for retries, if not)."""
+        found = self.get(resource, name)
+        if found is None:
+            raise KeyError(f"{resource}/{name} does not exist")
+        return found
+
     async def wait_for(
         self, check: Callable[[], Any], within: float = 10.0, what: str = "condition"
     ) -> float:
