@@ -36,7 +36,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=crd.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=crd.GROUP)
     settings.watching.server_timeout = 300
-    settings.peering.standalone = True  # one replica with the Recreate strategy (DESIGN section 6)
+    settings.peering.standalone = True  # one replica, Recreate strategy (docs/design-notes.md)
     # No runtime scan of namespaces and CRDs: the namespaced Role grants neither, and the watched
     # namespace is named exactly (the chart installs the CRD before the operator starts).
     settings.scanning.disabled = True

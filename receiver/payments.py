@@ -52,7 +52,7 @@ class CreatePayment:
 
 
 def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
-    """Normalise and validate a create request (original-spec 1.2); 422 lists every bad field."""
+    """Normalise and validate a create request (docs/design-notes.md); 422 lists every bad field."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     errors: dict[str, list[str]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# The provider catalogue, in the order the original lists it (original-spec section 0).
+# The provider catalogue, in the order the original lists it (docs/design-notes.md).
 PROVIDERS: tuple[str, ...] = (
     "mock",
     "xendit",
@@ -27,7 +27,7 @@ PAYMENT_SUCCEEDED = "succeeded"
 PAYMENT_FAILED = "failed"
 PAYMENT_STATUSES = (PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED)
 
-# Webhook event states (DESIGN section 3). The retry runner claims only the retryable ones.
+# Webhook event states (docs/design-notes.md). The retry runner claims only the retryable ones.
 EVENT_RECEIVED = "received"
 EVENT_PROCESSING = "processing"
 EVENT_PROCESSED = "processed"
@@ -37,7 +37,7 @@ EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_PROCESSED, EVENT_FAILED,
 RETRYABLE_EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_FAILED)
 
 # Column limits, kept in step with the migrations; inputs are checked against them so that an
-# over-long value is a 4xx, never a database error (original defect 16).
+# over-long value is a 4xx (or hashed), never a database error (docs/design-notes.md, defect 16).
 MAX_EVENT_ID = 191
 MAX_EVENT_TYPE = 191
 MAX_PROVIDER_REF = 191

@@ -193,7 +193,7 @@ class Settings:
                 )
         else:
             # Deny by default in production; the receiver refuses to start without a list
-            # (receiver.providers.load_providers), other processes do not need one.
+            # (receiver/providers/__init__.py, load_providers); other processes do not need one.
             allowlist = () if prod else PROVIDERS
         settings = cls(
             env=env,

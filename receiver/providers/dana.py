@@ -7,7 +7,7 @@ the JSON whitespace outside strings and ``X-TIMESTAMP`` is ISO 8601 with an offs
 timestamp is checked against the leeway.
 
 Compatibility: the original verified SHA256withRSA directly over the raw body (a simplification,
-docs/design-notes.md defect 19). ``TENRUSL_DANA_SIGNATURE_MODE=raw`` keeps that form for senders
+docs/design-notes.md, defect 19). ``TENRUSL_DANA_SIGNATURE_MODE=raw`` keeps that form for senders
 built against it; the default is ``snap``.
 
 Settings (``tenrusl/providers/dana.py``): ``TENRUSL_DANA_PUBLIC_KEY`` (legacy

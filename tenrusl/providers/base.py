@@ -50,7 +50,7 @@ class ProviderSpec:
     )
     event_type_fields: ClassVar[tuple[str, ...]] = ("type", "event_type", "event")
     # Payload fields that hold *our* payment reference. Never the event id: the original read the
-    # top-level id first, so a Stripe `evt_...` never matched a payment (design notes, defect 7).
+    # top-level id first, so a Stripe `evt_...` never matched a payment (docs/design-notes.md, defect 7).
     payment_ref_fields: ClassVar[tuple[str, ...]] = (
         "provider_ref",
         "payment_provider_ref",
@@ -88,7 +88,7 @@ class ProviderSpec:
         if value:
             return EventId(value, "payload_nested")
         # A provider's own delivery-id header is a fine dedup key; our X-Request-ID never is: it
-        # changes on every redelivery (design notes, defect 5).
+        # changes on every redelivery (docs/design-notes.md, defect 5).
         value = header(headers, "X-Event-Id")
         if value:
             return EventId(value, "header:x-event-id")

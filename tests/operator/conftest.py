@@ -1,6 +1,6 @@
 """Fixtures for the operator: a kmock API server holding a retry CronJob, and the operator on it.
 
-kmock's three gotchas (reference/tooling.md) are handled here once: the bundled resources are
+kmock's three gotchas (docs/design-notes.md, "The operator") are handled here once: the bundled resources are
 loaded (kopf waits forever without ``v1/namespaces``), every object gets a ``uid`` and a
 ``resourceVersion`` (kopf's JSON-patch ``test`` op needs one), and the operator runs with an
 explicit registry (kopf's default one, holding only ``tenrusl_operator.handlers``).

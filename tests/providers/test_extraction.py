@@ -1,7 +1,7 @@
 """Event id, type, payment status and payment reference from realistic payloads, per provider.
 
 The payment reference is the field that names *our* payment (what we passed to the provider),
-never the event id (original defect 7); an event without one yields None and is retried.
+never the event id (docs/design-notes.md, defect 7); an event without one yields None and is retried.
 """
 
 from __future__ import annotations
