@@ -176,3 +176,11 @@ def test_default_policy_keeps_an_event_alive_for_72_hours_in_expectation() -> No
     assert round(total / HOUR_MS, 1) == 74.5
     table = format_table(b)
     assert "| 21 |" in table and "| 22 |" not in table and "74.5 h" in table
+
+
+def test_docs_retry_md_tables_the_default_policy_exactly() -> None:
+    """The table in docs/retry.md is what `tenrusl retry schedule` prints for the defaults."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "retry.md").read_text(encoding="utf-8")
+    assert format_table(Backoff.from_policy(RetryPolicy())) in doc
