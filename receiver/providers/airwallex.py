@@ -20,6 +20,7 @@ from receiver.providers.base import (
     strip_prefix,
     within_window,
 )
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
 from tenrusl.providers.airwallex import SECRET
 from tenrusl.security import hmac_matches, hmac_sha256_hex
 from tenrusl.settings import Settings
@@ -27,6 +28,7 @@ from tenrusl.settings import Settings
 
 class AirwallexProvider(Provider):
     name = "airwallex"
+    currency = "USD"
     signature_headers = ("x-timestamp", "x-signature")
 
     def __init__(self, settings: Settings) -> None:
@@ -61,6 +63,28 @@ class AirwallexProvider(Provider):
             "x-signature": hmac_sha256_hex(credentials["secret"], timestamp.encode() + body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "name": "payment_intent.succeeded",
+            "account_id": f"acct_{hex_id(ctx.rng, 16)}",
+            "created_at": iso(ctx.now, millis=True),
+            "version": "2024-06-30",
+            "data": {
+                "object": {
+                    "id": f"int_{hex_id(ctx.rng)}",
+                    "amount": ctx.amount / 100,
+                    "currency": ctx.currency,
+                    "merchant_order_id": ctx.ref,
+                    "status": "SUCCEEDED",
+                    "captured_amount": ctx.amount / 100,
+                }
+            },
+        }
+        return Payload(dump(doc), "payment_intent.succeeded")
 
 
 PROVIDER = AirwallexProvider

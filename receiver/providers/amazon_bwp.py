@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.crypto import b64decode_strict, ecdsa_sha384_verifies
 from receiver.providers.jwks import JwksCache
+from receiver.providers.samples import Context, Payload, dump, iso, uuid_str
 from tenrusl.providers.amazon_bwp import (
     JWKS_REFETCH_SECONDS,
     JWKS_TTL_SECONDS,
@@ -35,6 +36,7 @@ from tenrusl.settings import Settings
 
 class AmazonBwpProvider(Provider):
     name = "amazon_bwp"
+    currency = "USD"
     signature_headers = ("x-amzn-signature", "x-amzn-kid")
 
     def __init__(self, settings: Settings) -> None:
@@ -85,6 +87,25 @@ class AmazonBwpProvider(Provider):
             "x-amzn-kid": credentials["kid"],
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "version": "0",
+            "id": uuid_str(ctx.rng),
+            "detail-type": "ORDER_PAYMENT_CAPTURED",
+            "source": "buywithprime",
+            "time": iso(ctx.now),
+            "type": "ORDER_PAYMENT_CAPTURED",
+            "detail": {
+                "orderId": ctx.ref,
+                "externalId": ctx.ref,
+                "status": "captured",
+                "amount": {"value": ctx.amount, "currencyCode": ctx.currency},
+            },
+        }
+        return Payload(dump(doc), "ORDER_PAYMENT_CAPTURED")
 
 
 PROVIDER = AmazonBwpProvider

@@ -2,7 +2,8 @@
 
 A provider module (``receiver/providers/<name>.py``) subclasses :class:`Provider`: ``verify``
 decides on the raw bytes, before anything is parsed, whether a delivery is authentic; ``sign``
-produces one as the provider would (for `tenrusl sign`, `simulate` and `dev`). What a verified
+produces one as the provider would and ``sample`` a realistic body to sign (for `tenrusl sign`,
+`simulate` and `dev`). What a verified
 notification says (event id, type, payment status and reference) is read by the core's entry for
 the provider (``tenrusl/providers/<name>.py``); the gate in ``receiver/webhooks.py`` calls
 ``verify`` and then that entry. Nothing else in the receiver knows a provider's wire format.
@@ -17,6 +18,7 @@ from typing import ClassVar
 
 from multidict import CIMultiDictProxy
 
+from receiver.providers.samples import Context, Payload
 from tenrusl.providers import ProviderSpec, provider_spec
 from tenrusl.security import hmac_matches
 from tenrusl.settings import Settings
@@ -77,6 +79,8 @@ class Provider:
     content_kinds: ClassVar[frozenset[str]] = frozenset({JSON})
     # Headers whose values are signatures (not secrets); their fingerprint is stored for audit.
     signature_headers: ClassVar[tuple[str, ...]] = ()
+    # The currency the provider typically settles in, for samples and simulated payments.
+    currency: ClassVar[str] = "IDR"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -95,6 +99,11 @@ class Provider:
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
         """Sign ``body`` exactly as the provider does (may add fields to the body, e.g. Midtrans)."""
+        raise NotImplementedError
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment (receiver/providers/samples.py)."""
         raise NotImplementedError
 
     async def close(self) -> None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.crypto import b64decode_strict, rsa_sign, rsa_verifies
 from receiver.providers.formats import minify_json, parse_time
+from receiver.providers.samples import Context, Payload, digits, dump, iso, major
 from tenrusl.providers.dana import PARTNER_ID, PUBLIC_KEY, REQUEST_PATH, SIGNATURE_MODE, SIM_PRIVATE_KEY
 from tenrusl.settings import Settings
 
@@ -97,6 +98,22 @@ class DanaProvider(Provider):
             "CHANNEL-ID": "95221",
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "originalPartnerReferenceNo": ctx.ref,
+            "originalReferenceNo": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y%m%d")
+            + digits(ctx.rng, 20),
+            "merchantId": "2166" + digits(ctx.rng, 12),
+            "amount": {"value": major(ctx), "currency": ctx.currency},
+            "latestTransactionStatus": "00",
+            "transactionStatusDesc": "SUCCESS",
+            "createdTime": iso(ctx.now),
+            "finishedTime": iso(ctx.now),
+        }
+        return Payload(dump(doc), None)
 
 
 PROVIDER = DanaProvider

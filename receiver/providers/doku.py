@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import parse_time
+from receiver.providers.samples import Context, Payload, digits, dump, iso, uuid_str
 from tenrusl.providers.doku import CLIENT_ID, REQUEST_TARGET, SECRET_KEY
 from tenrusl.security import matches_any
 from tenrusl.settings import Settings
@@ -101,6 +102,26 @@ class DokuProvider(Provider):
             "Signature": signature(credentials["secret"], components),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "service": {"id": "VIRTUAL_ACCOUNT"},
+            "acquirer": {"id": "BCA"},
+            "channel": {"id": "VIRTUAL_ACCOUNT_BCA"},
+            "order": {"invoice_number": ctx.ref, "amount": ctx.amount},
+            "virtual_account_info": {"virtual_account_number": digits(ctx.rng, 16)},
+            "virtual_account_payment": {
+                "identifier": [{"name": "REQUEST_ID", "value": uuid_str(ctx.rng)}],
+            },
+            "transaction": {
+                "status": "SUCCESS",
+                "date": iso(ctx.now),
+                "original_request_id": uuid_str(ctx.rng),
+            },
+        }
+        return Payload(dump(doc), "VIRTUAL_ACCOUNT")
 
 
 PROVIDER = DokuProvider

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, verify_body_hmac
 from receiver.providers.formats import json_field
+from receiver.providers.samples import Context, Payload, digits, dump, iso, major, uuid_str
 from tenrusl.providers.lemonsqueezy import SECRET
 from tenrusl.security import hmac_sha256_hex
 from tenrusl.settings import Settings
@@ -18,6 +19,7 @@ from tenrusl.settings import Settings
 
 class LemonSqueezyProvider(Provider):
     name = "lemonsqueezy"
+    currency = "USD"
     signature_headers = ("X-Signature",)
 
     def __init__(self, settings: Settings) -> None:
@@ -41,6 +43,29 @@ class LemonSqueezyProvider(Provider):
         if event_name:
             headers["X-Event-Name"] = event_name
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "meta": {"event_name": "order_created", "custom_data": {"provider_ref": ctx.ref}},
+            "data": {
+                "type": "orders",
+                "id": digits(ctx.rng, 7),
+                "attributes": {
+                    "store_id": 12345,
+                    "identifier": uuid_str(ctx.rng),
+                    "order_number": int(digits(ctx.rng, 6)),
+                    "status": "paid",
+                    "currency": ctx.currency,
+                    "total": ctx.amount,
+                    "total_formatted": f"{major(ctx)} {ctx.currency}",
+                    "created_at": iso(ctx.now, millis=True),
+                    "updated_at": iso(ctx.now, millis=True),
+                },
+            },
+        }
+        return Payload(dump(doc), "order_created")
 
 
 PROVIDER = LemonSqueezyProvider

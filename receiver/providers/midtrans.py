@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import json_as_sent
+from receiver.providers.samples import Context, Payload, digits, dump, uuid_str
 from tenrusl.providers.midtrans import SERVER_KEY
 from tenrusl.security import matches_any
 from tenrusl.settings import Settings
@@ -70,6 +72,26 @@ class MidtransProvider(Provider):
         document["signature_key"] = signature_key(fields, credentials["server_key"])
         signed = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
         return Delivery(signed, {"Content-Type": "application/json"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "transaction_time": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "transaction_status": "settlement",
+            "transaction_id": uuid_str(ctx.rng),
+            "status_message": "midtrans payment notification",
+            "status_code": "200",
+            "settlement_time": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "payment_type": "bank_transfer",
+            "order_id": ctx.ref,
+            "merchant_id": "G" + digits(ctx.rng, 9),
+            "gross_amount": f"{ctx.amount}.00",
+            "fraud_status": "accept",
+            "currency": ctx.currency,
+            "va_numbers": [{"bank": "bca", "va_number": digits(ctx.rng, 11)}],
+        }
+        return Payload(dump(doc), "settlement", signed_field="gross_amount")
 
 
 PROVIDER = MidtransProvider

@@ -11,6 +11,7 @@ comma-separated for rotation; ``changeme`` outside production when unset.
 from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
 from tenrusl.providers.mock import SECRET
 from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
@@ -48,6 +49,20 @@ class MockProvider(Provider):
             "X-Mock-Signature": hmac_sha256_hex(credentials["secret"], body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "type": "payment.succeeded",
+            "status": "succeeded",
+            "provider_ref": ctx.ref,
+            "amount": ctx.amount,
+            "currency": ctx.currency,
+            "created_at": iso(ctx.now),
+        }
+        return Payload(dump(doc), "payment.succeeded")
 
 
 PROVIDER = MockProvider

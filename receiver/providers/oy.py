@@ -14,7 +14,10 @@ Settings (``tenrusl/providers/oy.py``): ``TENRUSL_OY_CALLBACK_SECRET`` (legacy
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, digits, dump, uuid_str
 from tenrusl.providers.oy import IP_WHITELIST, SECRET
 from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
@@ -58,6 +61,21 @@ class OyProvider(Provider):
             "X-OY-Signature": hmac_sha256_hex(credentials["secret"], body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "partner_trx_id": ctx.ref,
+            "trx_id": uuid_str(ctx.rng),
+            "amount": ctx.amount,
+            "status": {"code": "000", "message": "Success"},
+            "sender_bank": "014",
+            "recipient_bank": "014",
+            "recipient_account": digits(ctx.rng, 10),
+            "timestamp": datetime.fromtimestamp(ctx.now, UTC).strftime("%d-%m-%Y %H:%M:%S"),
+        }
+        return Payload(dump(doc), None)
 
 
 PROVIDER = OyProvider

@@ -33,6 +33,7 @@ from receiver.providers.base import (
 )
 from receiver.providers.crypto import b64decode_strict, rsa_sign, rsa_verifies
 from receiver.providers.formats import form_fields, php_serialize
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
 from tenrusl.providers.paddle import PUBLIC_KEY, SECRET, SIM_PRIVATE_KEY
 from tenrusl.security import hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
@@ -46,6 +47,7 @@ def classic_message(fields: list[tuple[str, str]]) -> bytes:
 
 class PaddleProvider(Provider):
     name = "paddle"
+    currency = "USD"
     content_kinds = frozenset({JSON, FORM})
     signature_headers = ("Paddle-Signature",)
 
@@ -116,6 +118,26 @@ class PaddleProvider(Provider):
         signature = rsa_sign(credentials["private_key"], classic_message(fields), "sha1")
         fields.append(("p_signature", base64.b64encode(signature).decode()))
         return Delivery(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "event_id": f"evt_{hex_id(ctx.rng, 26)}",
+            "event_type": "transaction.completed",
+            "occurred_at": iso(ctx.now, millis=True),
+            "notification_id": f"ntf_{hex_id(ctx.rng, 26)}",
+            "data": {
+                "id": f"txn_{hex_id(ctx.rng, 26)}",
+                "status": "completed",
+                "currency_code": ctx.currency,
+                "origin": "web",
+                "custom_data": {"provider_ref": ctx.ref},
+                "details": {"totals": {"total": str(ctx.amount), "currency_code": ctx.currency}},
+                "billed_at": iso(ctx.now),
+            },
+        }
+        return Payload(dump(doc), "transaction.completed")
 
 
 PROVIDER = PaddleProvider

@@ -16,6 +16,7 @@ both comma-separated.
 from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, digits, dump, hex_id, iso, major
 from tenrusl.providers.payoneer import MERCHANT_ID, SECRET
 from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
@@ -23,6 +24,7 @@ from tenrusl.settings import Settings
 
 class PayoneerProvider(Provider):
     name = "payoneer"
+    currency = "USD"
     signature_headers = ("X-Payoneer-Signature",)
 
     def __init__(self, settings: Settings) -> None:
@@ -62,6 +64,21 @@ class PayoneerProvider(Provider):
         if credentials.get("merchant_id"):
             headers["X-Payoneer-Merchant-Id"] = credentials["merchant_id"]
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "event": "payment.completed",
+            "paymentId": digits(ctx.rng, 9),
+            "client_reference_id": ctx.ref,
+            "status": "completed",
+            "amount": major(ctx),
+            "currency": ctx.currency,
+            "created_at": iso(ctx.now),
+        }
+        return Payload(dump(doc), "payment.completed")
 
 
 PROVIDER = PayoneerProvider

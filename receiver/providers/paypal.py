@@ -28,6 +28,7 @@ from receiver.providers.crypto import rsa_sign
 from receiver.providers.formats import parse_time
 from receiver.providers.paypal_api import PaypalApi
 from receiver.providers.remote import RemoteError
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso, major
 from tenrusl.providers.paypal import (
     API_BASE,
     CLIENT_ID,
@@ -55,6 +56,7 @@ def signed_message(transmission_id: str, time_: str, webhook_id: str, body: byte
 
 class PaypalProvider(Provider):
     name = "paypal"
+    currency = "USD"
     signature_headers = tuple(HEADERS.values())
 
     def __init__(self, settings: Settings) -> None:
@@ -118,6 +120,40 @@ class PaypalProvider(Provider):
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        capture = hex_id(ctx.rng, 17).upper()
+        value = major(ctx)
+        doc = {
+            "id": f"WH-{hex_id(ctx.rng, 17).upper()}-{hex_id(ctx.rng, 17).upper()}",
+            "event_version": "1.0",
+            "create_time": iso(ctx.now),
+            "resource_type": "capture",
+            "resource_version": "2.0",
+            "event_type": "PAYMENT.CAPTURE.COMPLETED",
+            "summary": f"Payment completed for {value} {ctx.currency}",
+            "resource": {
+                "id": capture,
+                "status": "COMPLETED",
+                "amount": {"currency_code": ctx.currency, "value": value},
+                "final_capture": True,
+                "custom_id": ctx.ref,
+                "invoice_id": ctx.ref,
+                "seller_protection": {"status": "ELIGIBLE"},
+                "create_time": iso(ctx.now),
+                "update_time": iso(ctx.now),
+            },
+            "links": [
+                {
+                    "href": f"https://api.sandbox.paypal.com/v2/payments/captures/{capture}",
+                    "rel": "self",
+                    "method": "GET",
+                }
+            ],
+        }
+        return Payload(dump(doc), "PAYMENT.CAPTURE.COMPLETED")
 
 
 PROVIDER = PaypalProvider

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 
 from receiver.providers.base import FORM, Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import form_fields
+from receiver.providers.samples import Context, Payload, digits, major
 from tenrusl.providers.skrill import EMAIL, MERCHANT_ID, SECRET_WORD, SIGNATURE_MODE
 from tenrusl.security import matches_any
 from tenrusl.settings import Settings
@@ -39,6 +40,7 @@ def base_string(fields: Mapping[str, str], secret_word: str, *, legacy: bool = F
 
 class SkrillProvider(Provider):
     name = "skrill"
+    currency = "EUR"
     content_kinds = frozenset({FORM})
 
     def __init__(self, settings: Settings) -> None:
@@ -92,6 +94,24 @@ class SkrillProvider(Provider):
             ("sha2sig", hashlib.sha256(base.encode()).hexdigest().upper()),
         ]
         return Delivery(urlencode(signed).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        fields = [
+            ("pay_to_email", "merchant@example.com"),
+            ("pay_from_email", "buyer@example.com"),
+            ("merchant_id", "12345678"),
+            ("transaction_id", ctx.ref),
+            ("mb_transaction_id", digits(ctx.rng, 10)),
+            ("mb_amount", major(ctx)),
+            ("mb_currency", ctx.currency),
+            ("status", "2"),
+            ("amount", major(ctx)),
+            ("currency", ctx.currency),
+            ("payment_type", "WLT"),
+        ]
+        return Payload(urlencode(fields).encode(), None, signed_field="mb_amount")
 
 
 PROVIDER = SkrillProvider

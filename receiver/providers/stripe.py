@@ -12,6 +12,7 @@ Settings (``tenrusl/providers/stripe.py``): ``TENRUSL_STRIPE_WEBHOOK_SECRET`` (l
 from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, within_window
+from receiver.providers.samples import Context, Payload, dump, hex_id, uuid_str
 from tenrusl.providers.stripe import SECRET
 from tenrusl.security import hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
@@ -31,6 +32,7 @@ def parse_header(header: str) -> tuple[str, list[str]]:
 
 class StripeProvider(Provider):
     name = "stripe"
+    currency = "USD"
     signature_headers = ("Stripe-Signature",)
 
     def __init__(self, settings: Settings) -> None:
@@ -65,6 +67,34 @@ class StripeProvider(Provider):
         return Delivery(
             body, {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"}
         )
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        intent = f"pi_{hex_id(ctx.rng)}"
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": int(ctx.now),
+            "type": "payment_intent.succeeded",
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": f"req_{hex_id(ctx.rng, 14)}", "idempotency_key": uuid_str(ctx.rng)},
+            "data": {
+                "object": {
+                    "id": intent,
+                    "object": "payment_intent",
+                    "amount": ctx.amount,
+                    "amount_received": ctx.amount,
+                    "currency": ctx.currency.lower(),
+                    "status": "succeeded",
+                    "latest_charge": f"ch_{hex_id(ctx.rng)}",
+                    "metadata": {"provider_ref": ctx.ref},
+                }
+            },
+        }
+        return Payload(dump(doc), "payment_intent.succeeded")
 
 
 PROVIDER = StripeProvider

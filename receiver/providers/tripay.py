@@ -10,6 +10,7 @@ Settings (``tenrusl/providers/tripay.py``): ``TENRUSL_TRIPAY_PRIVATE_KEY`` (lega
 from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, verify_body_hmac
+from receiver.providers.samples import Context, Payload, digits, dump, hex_id
 from tenrusl.providers.tripay import PRIVATE_KEY
 from tenrusl.security import hmac_sha256_hex
 from tenrusl.settings import Settings
@@ -40,6 +41,27 @@ class TripayProvider(Provider):
             "X-Callback-Signature": hmac_sha256_hex(credentials["private_key"], body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        fee = max(1, ctx.amount // 100)
+        doc = {
+            "reference": "T" + digits(ctx.rng, 4) + hex_id(ctx.rng, 10).upper(),
+            "merchant_ref": ctx.ref,
+            "payment_method": "BRI Virtual Account",
+            "payment_method_code": "BRIVA",
+            "total_amount": ctx.amount,
+            "fee_merchant": fee,
+            "fee_customer": 0,
+            "total_fee": fee,
+            "amount_received": ctx.amount - fee,
+            "is_closed_payment": 1,
+            "status": "PAID",
+            "paid_at": int(ctx.now),
+            "note": None,
+        }
+        return Payload(dump(doc), "payment_status")
 
 
 PROVIDER = TripayProvider

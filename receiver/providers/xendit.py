@@ -11,6 +11,7 @@ comma-separated for rotation.
 from __future__ import annotations
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
+from receiver.providers.samples import Context, Payload, digits, dump, hex_id, iso
 from tenrusl.providers.xendit import TOKEN
 from tenrusl.security import matches_any
 from tenrusl.settings import Settings
@@ -41,6 +42,31 @@ class XenditProvider(Provider):
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
         return Delivery(body, {"Content-Type": "application/json", "x-callback-token": credentials["token"]})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": hex_id(ctx.rng),
+            "external_id": ctx.ref,
+            "user_id": hex_id(ctx.rng),
+            "is_high": False,
+            "payment_method": "BANK_TRANSFER",
+            "status": "PAID",
+            "merchant_name": "TenRusl Demo",
+            "amount": ctx.amount,
+            "paid_amount": ctx.amount,
+            "bank_code": "BCA",
+            "paid_at": iso(ctx.now, millis=True),
+            "payer_email": "buyer@example.com",
+            "description": "Invoice",
+            "currency": ctx.currency,
+            "payment_channel": "BCA",
+            "payment_destination": digits(ctx.rng, 10),
+            "created": iso(ctx.now, millis=True),
+            "updated": iso(ctx.now, millis=True),
+        }
+        return Payload(dump(doc), None)
 
 
 PROVIDER = XenditProvider

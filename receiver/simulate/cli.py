@@ -20,6 +20,7 @@ import aiohttp
 
 from receiver.providers import provider_class
 from receiver.providers.base import Provider
+from receiver.providers.samples import hex_id
 from receiver.simulate.client import (
     DUPLICATE,
     FRESH,
@@ -36,7 +37,7 @@ from receiver.simulate.client import (
     tamper,
     tamper_header,
 )
-from receiver.simulate.payloads import CURRENCY, build, hex_id
+from receiver.simulate.payloads import build, currency
 from tenrusl.constants import PROVIDERS
 from tenrusl.settings import Settings
 
@@ -72,8 +73,7 @@ async def _references(
 
     async def one(amount: int) -> tuple[str, int]:
         async with limit:
-            currency = CURRENCY.get(args.provider, "IDR")
-            return await create_payment(session, base, args.provider, amount, currency), amount
+            return await create_payment(session, base, args.provider, amount, currency(args.provider)), amount
 
     return list(await asyncio.gather(*(one(a) for a in amounts)))
 
