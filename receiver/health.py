@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from receiver.errors import error_response
 from receiver.keys import METRICS, STATE, STORE
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.migrate import latest_version
@@ -48,7 +49,7 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def _not_ready(code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=503)
+    return error_response(503, code, message)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -141,14 +141,14 @@ class DatabaseSnapshot(Collector):
         for result in RUN_RESULTS:
             last.add_metric([result], (d.get("last_run") or {}).get(result, 0))
         yield last
-        outcome = GaugeMetricFamily(
+        last_outcome = GaugeMetricFamily(
             "tenrusl_retry_last_run_outcome",
             "1 for the outcome of the most recent finished retry run (paused: the policy says paused).",
             labels=["outcome"],
         )
         for name in LAST_RUN_OUTCOMES:
-            outcome.add_metric([name], 1 if d.get("last_run_outcome") == name else 0)
-        yield outcome
+            last_outcome.add_metric([name], 1 if d.get("last_run_outcome") == name else 0)
+        yield last_outcome
         if d.get("last_run_ts") is not None:
             yield GaugeMetricFamily(
                 "tenrusl_retry_last_run_timestamp_seconds",

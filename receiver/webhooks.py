@@ -1,10 +1,11 @@
 """The webhook gate: ``POST /api/v1/webhooks/{provider}``.
 
-Order (DESIGN section 4): provider known and allowed (404), rate limit (429), content type (415),
-size cap on the bytes actually read (413), empty body (400), signature and timestamp on the raw
-bytes (401), parse (400), event id (422 when unusable), then one database round trip that stores
-and applies the event. 202 is sent only after that statement committed; when the database is
-unreachable the answer is 503 with Retry-After, so the provider redelivers.
+Order: provider known and allowed (404), rate limit (429), content type (415), size cap on the bytes
+actually read (413), empty body (400), signature and timestamp on the raw bytes (401), parse (400),
+event id (an id longer than its column is hashed, never refused), the optional event-type allowlist
+(422), then one database round trip that stores and applies the event. 202 is sent only after that
+statement committed; when the database is unreachable the answer is 503 with Retry-After, so the
+provider redelivers.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from aiohttp import web
 from receiver.errors import ApiError
 from receiver.event_types import check_event_type
 from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
+from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
-from receiver.payload import is_json
-from receiver.providers.base import FORM, JSON, EventId, Provider, SignedRequest, generated_event_id
+from receiver.providers.base import FORM, JSON, Provider, SignedRequest
 from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
+from tenrusl.providers import EventId, generated_event_id
 from tenrusl.store import IngestResult, NewEvent
 
 log = logging.getLogger("tenrusl.webhooks")
@@ -160,7 +162,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     outcome = "rejected"
     quota: dict[str, str] = {}  # X-RateLimit-* headers, on every answer once the limiter ran
     try:
-        # Before the signature check, so unsigned floods spend their own quota (original-spec 1.7).
+        # Before the signature check, so unsigned floods spend their own quota (docs/providers-ops.md).
         quota = await app[RATE_LIMITER].enforce(name, client_ip(request, settings.trusted_proxies))
         response = await _gate(request, provider, settings)
         response.headers.update(quota)
@@ -222,9 +224,10 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
 
     started = time.perf_counter()
     payload = parse_payload(body, kind)
-    event = provider.event_id(payload, signed) or generated_event_id(body)
-    event_type = provider.event_type(payload, signed)
-    payment_ref = provider.payment_ref(payload)
+    spec = provider.spec  # what the notification says: the core's reading of this provider
+    event = spec.event_id(payload, signed.headers) or generated_event_id(body)
+    event_type = spec.event_type(payload, signed.headers)
+    payment_ref = spec.payment_ref(payload)
     event = fit_event_id(event)
     event_type = fit_text(event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
@@ -238,7 +241,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             event_id=event.value,
             event_id_source=event.source,
             event_type=event_type,
-            payment_status=provider.payment_status(payload),
+            payment_status=spec.payment_status(payload),
             payment_ref=payment_ref,
             payload_raw=body,
             payload=payload,

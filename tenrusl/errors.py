@@ -12,7 +12,3 @@ class TenruslError(Exception):
 
 class DatabaseUnavailable(TenruslError):
     """The database is unreachable; try again later."""
-
-
-class NotMigrated(TenruslError):
-    """The database schema is missing or older than this code; run `tenrusl migrate`."""

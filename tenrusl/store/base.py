@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 
-from tenrusl.db import UNAVAILABLE_ERRORS, error_kind
+from tenrusl.db import UNAVAILABLE_ERRORS, Connection, Pool, error_kind
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.sql import queries
 
@@ -23,7 +24,7 @@ ErrorObserver = Callable[[str], None]
 class StoreBase:
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        pool: Pool,
         observe: QueryObserver | None = None,
         on_error: ErrorObserver | None = None,
     ) -> None:
@@ -32,7 +33,7 @@ class StoreBase:
         self._on_error = on_error
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; unavailability (including pool timeouts) is DatabaseUnavailable."""
         try:
             async with self.pool.connection() as conn:
@@ -48,9 +49,7 @@ class StoreBase:
         if self._on_error:
             self._on_error(error_kind(exc))
 
-    async def _run(
-        self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]
-    ) -> psycopg.AsyncCursor:
+    async def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> AsyncCursor[DictRow]:
         started = time.perf_counter()
         try:
             return await conn.execute(queries[name], params)
@@ -59,23 +58,23 @@ class StoreBase:
                 self._observe(name, time.perf_counter() - started)
 
     async def fetch_one(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> dict[str, Any] | None:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> DictRow | None:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchone()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchone()
 
     async def fetch_all(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> list[dict[str, Any]]:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> list[DictRow]:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchall()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchall()
 
     async def execute(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
     ) -> int:
         """Run a statement; returns the number of rows it touched."""
         if conn is not None:

@@ -1,4 +1,4 @@
-"""Webhook events: ingest (store + apply in one round trip), re-apply, read."""
+"""Webhook events: ingest (store + apply in one round trip), read; schema and metrics reads."""
 
 from __future__ import annotations
 
@@ -43,32 +43,8 @@ class EventQueries(StoreBase):
         assert row is not None
         return IngestResult.from_row(row)
 
-    async def apply_event(
-        self,
-        event_id: str,
-        payment_status: str,
-        payment_ref: str | None,
-        retry_delay_ms: int,
-        max_attempts: int,
-    ) -> str | None:
-        row = await self.fetch_one(
-            "apply_event",
-            {
-                "id": event_id,
-                "payment_status": payment_status,
-                "payment_ref": payment_ref,
-                "retry_delay_ms": retry_delay_ms,
-                "max_attempts": max_attempts,
-            },
-        )
-        return row["payment_status"] if row else None
-
     async def get_event(self, event_id: str) -> WebhookEvent | None:
         row = await self.fetch_one("get_event", {"id": event_id})
-        return WebhookEvent.from_row(row) if row else None
-
-    async def get_event_by_provider_id(self, provider: str, event_id: str) -> WebhookEvent | None:
-        row = await self.fetch_one("get_event_by_provider_id", {"provider": provider, "event_id": event_id})
         return WebhookEvent.from_row(row) if row else None
 
     async def schema_version(self) -> str | None:

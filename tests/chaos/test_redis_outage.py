@@ -65,7 +65,7 @@ async def test_redis_stopped_under_load(chaos: Chaos) -> None:
     )
     keys = aioredis.from_url(chaos.redis.url)
 
-    async def rate_limit_keys() -> list[bytes]:
+    async def rate_limit_keys() -> list[bytes | str]:
         return await keys.keys(RATE_LIMIT_KEYS)
 
     load = SignedLoad(receiver.url, prefix="evt_redis", concurrency=16)

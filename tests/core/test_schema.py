@@ -8,10 +8,11 @@ import re
 import psycopg
 
 from tenrusl import constants
+from tenrusl.db import Connection
 from tenrusl.migrate import apply_migrations, latest_version
 
 
-async def connect(url: str) -> psycopg.AsyncConnection:
+async def connect(url: str) -> Connection:
     return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row)
 
 

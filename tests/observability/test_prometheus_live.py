@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psycopg
 import pytest
 import yaml
 
+from tenrusl.db import Connection
 from tenrusl.embedded import free_port
 from tests.observability.promql import ALERTS
 from tests.receiver.helpers import mock_delivery
@@ -119,7 +119,7 @@ async def _until(check: Any, what: str, prometheus: Prometheus) -> Any:
 
 
 async def test_backlog_and_5xx_alerts_fire_in_a_real_prometheus(
-    make_client: Any, make_settings: Any, db_url: str, db: psycopg.AsyncConnection, tmp_path: Path
+    make_client: Any, make_settings: Any, db_url: str, db: Connection, tmp_path: Path
 ) -> None:
     proxy = TcpProxy(db_url)
     await proxy.start()

@@ -12,6 +12,7 @@ import psycopg
 
 from receiver.keys import METRICS
 from receiver.metrics import SIGNATURE_REASONS, signature_reason
+from tenrusl.db import Connection
 from tests.conftest import ROOT
 from tests.receiver.helpers import mock_delivery
 from tests.tcp_proxy import TcpProxy
@@ -56,8 +57,8 @@ def _verifier_reasons() -> set[str]:
                     if kw.arg == "missing_secret":
                         strings(kw.value)
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
-                    if arg.arg == "missing_secret" and default is not None:
+                for kwarg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=True):
+                    if kwarg.arg == "missing_secret" and default is not None:
                         strings(default)
     return reasons
 
@@ -136,7 +137,7 @@ async def test_database_errors_are_counted_by_kind(make_client: Any, make_settin
     assert metrics.registry.get_sample_value("tenrusl_db_errors_total", {"kind": "other"}) == 0
 
 
-async def _snapshot_backends(db: psycopg.AsyncConnection) -> int:
+async def _snapshot_backends(db: Connection) -> int:
     row = await (
         await db.execute(
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
@@ -144,11 +145,12 @@ async def _snapshot_backends(db: psycopg.AsyncConnection) -> int:
             (f"%{SNAPSHOT_MARKER}%",),
         )
     ).fetchone()
+    assert row is not None
     return int(row["n"])
 
 
 async def test_fifty_concurrent_scrapes_run_one_snapshot_query(
-    client: Any, db: psycopg.AsyncConnection, db_url: str
+    client: Any, db: Connection, db_url: str
 ) -> None:
     """The snapshot query is held on a table lock, so every scrape arrives while it is in flight.
     PostgreSQL's own view (pg_stat_activity) then shows one snapshot statement, not fifty (or

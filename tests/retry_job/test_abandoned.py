@@ -14,11 +14,11 @@ import subprocess
 import sys
 from typing import Any
 
-import psycopg
 import pytest
 
 from retry_job.lock import ADVISORY, REDIS
 from retry_job.runner import ABANDON_GRACE_S
+from tenrusl.db import Connection
 from tenrusl.embedded import free_port
 from tests.retry_job.conftest import Seed, seed_many
 
@@ -48,12 +48,12 @@ async def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[s
     return done
 
 
-async def _runs(db: psycopg.AsyncConnection) -> list[dict[str, Any]]:
+async def _runs(db: Connection) -> list[dict[str, Any]]:
     cur = await db.execute("SELECT id, outcome, lock_backend, error FROM retry_runs ORDER BY started_at")
     return await cur.fetchall()
 
 
-async def _wait_for(db: psycopg.AsyncConnection, sql: str, proc: subprocess.Popen[str]) -> None:
+async def _wait_for(db: Connection, sql: str, proc: subprocess.Popen[str]) -> None:
     for _ in range(600):
         row = await (await db.execute(sql)).fetchone()
         if row and next(iter(row.values())):
@@ -72,7 +72,7 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", [ADVISORY, REDIS])
 async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
-    backend: str, db: psycopg.AsyncConnection, base_env: dict[str, str], redis_client: Any
+    backend: str, db: Connection, base_env: dict[str, str], redis_client: Any
 ) -> None:
     await seed_many(db, 30)
     env = {**base_env, **({"TENRUSL_REDIS_URL": ""} if backend == ADVISORY else {})}
@@ -103,7 +103,7 @@ async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
                 "SELECT count(*) AS n FROM webhook_events WHERE status = 'processing' AND next_retry_at > now()"
             )
         ).fetchone()
-        if row["n"] == 0:
+        if row is not None and row["n"] == 0:
             break
         await asyncio.sleep(0.05)
     await _run(env, "once")
@@ -114,7 +114,7 @@ async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
     row = await (
         await db.execute("SELECT count(*) AS n FROM webhook_events WHERE status <> 'processed'")
     ).fetchone()
-    assert row["n"] == 0  # and the killed run's events were finished by the next one
+    assert row is not None and row["n"] == 0  # and the killed run's events were finished by the next one
 
     text = await _cli_status(env)
     assert "runs running:   0" in text
@@ -139,7 +139,7 @@ async def _cli_status(env: dict[str, str], *args: str) -> str:
 
 @pytest.mark.slow
 async def test_a_live_run_holding_the_other_lock_backend_is_left_alone(
-    db: psycopg.AsyncConnection, base_env: dict[str, str], redis_client: Any
+    db: Connection, base_env: dict[str, str], redis_client: Any
 ) -> None:
     """During a Redis outage seen by one runner only, a Redis-locked run and an advisory-locked
     run overlap (docs/retry.md); the advisory holder must not call the live Redis run abandoned."""
@@ -168,7 +168,7 @@ async def test_a_live_run_holding_the_other_lock_backend_is_left_alone(
 
 @pytest.mark.slow
 async def test_a_killed_retry_one_is_abandoned_once_its_lease_is_over(
-    db: psycopg.AsyncConnection, base_env: dict[str, str], seed: Seed
+    db: Connection, base_env: dict[str, str], seed: Seed
 ) -> None:
     """`retry one` takes no run lock; its row is judged by its lease (plus a grace) instead."""
     event_id = await seed(ref="pay-one", payment=True)
@@ -203,7 +203,7 @@ async def test_a_killed_retry_one_is_abandoned_once_its_lease_is_over(
 
 
 async def test_metrics_show_running_and_abandoned_runs(
-    db: psycopg.AsyncConnection, make_client: Any, settings: Any
+    db: Connection, make_client: Any, settings: Any
 ) -> None:
     await db.execute(
         "INSERT INTO retry_runs (id, trigger, outcome, finished_at) VALUES "

@@ -3,7 +3,7 @@
 -- predicate of the partial index webhook_events_due_idx (0001).
 
 -- name: claim_due_events
--- Claim one batch of due events in one statement (DESIGN section 5). Each claimed row becomes
+-- Claim one batch of due events in one statement (docs/retry.md, "The claim"). Each claimed row becomes
 -- `processing` with attempts + 1 and a lease: next_retry_at = now() + lease. A runner that dies
 -- holding rows needs no clean-up: when the lease runs out the row is due again and the next
 -- run claims it (that is why `processing` is in the candidate predicate).
@@ -147,28 +147,25 @@ RETURNING id, provider, event_id, event_type, status, payment_status, attempts, 
           received_at, processed_at, next_retry_at, last_error
 
 -- name: list_events
--- Admin list of webhook events: every filter optional (NULL = any); newest first, one page.
-SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
-       e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error,
-       count(*) OVER () AS total
-  FROM webhook_events e
- WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
-   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
-   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
-   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
-   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
- ORDER BY e.received_at DESC, e.id DESC
- LIMIT %(limit)s OFFSET %(offset)s
-
--- name: count_events
--- The total for an admin events page that came back empty (past the last page).
-SELECT count(*) AS total
-  FROM webhook_events e
- WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
-   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
-   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
-   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
-   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+-- Admin list of webhook events: every filter optional (NULL = any); newest first, one page, and
+-- the total of every matching row (joined like list_payments: a page past the last still returns
+-- one row, its event columns NULL, that carries the total).
+WITH matching AS NOT MATERIALIZED (
+    SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
+           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error
+      FROM webhook_events e
+     WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
+       AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
+       AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
+       AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
+       AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+), page AS (
+    SELECT * FROM matching ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT page.*, counted.total
+  FROM (SELECT count(*) AS total FROM matching) counted
+  LEFT JOIN page ON true
+ ORDER BY page.received_at DESC, page.id DESC
 
 -- name: start_retry_run
 -- A run begins: its row exists (outcome `running`) before anything is claimed.

@@ -1,4 +1,4 @@
-"""Query-string parsing for list endpoints: typed values, per-field errors, pagination."""
+"""Query-string parameters of the list endpoints: typed values, per-field errors, pagination."""
 
 from __future__ import annotations
 
