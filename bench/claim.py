@@ -1,30 +1,51 @@
-"""Claim benchmark: the retry runner's drain and claim latency, and pgqueuer on the same database.
+"""Retry drain and claim latency, side by side with pgqueuer and a plain SKIP LOCKED claim.
 
-    python -P bench/claim.py [--rows 10000] [--big-rows 1000000] [--skip-big] [--skip-pgqueuer]
+    .venv/bin/python -P bench/claim.py                      # everything, about 3-4 minutes
+    .venv/bin/python -P bench/claim.py --skip-latency       # only the drain comparison
+    .venv/bin/python -P bench/claim.py --skip-drain --sizes 10000,1000000 --explain
 
-Uses TENRUSL_DATABASE_URL's server when set (it creates and drops its own databases there),
-otherwise an embedded PostgreSQL under .cache/bench. Prints numbers and ratios, asserts nothing.
+Server: TENRUSL_BENCH_DATABASE_URL, else TENRUSL_DATABASE_URL, else an embedded PostgreSQL under
+.cache/bench. It creates its own databases there and drops them at the end. It prints numbers and
+ratios and asserts nothing but the drain's correctness. docs/PERFORMANCE.md explains the output.
 
-1. Small table: ``--rows`` due events (each naming a pending payment). Claim latency (LIMIT 100;
-   BEGIN/claim/ROLLBACK, median of 50), then the real runner (`Runner.run`: claim batches of 200,
-   provider extraction per event, ``tenrusl_retry_apply_batch`` per batch) drains them: events/s.
-2. Big table: ``--big-rows`` rows of which all but ``--rows`` are processed (outside the partial
-   index); the same latency and drain.
-3. pgqueuer (``pip install pgqueuer``): enqueue ``--rows`` no-op jobs in batches of 1,000, drain
-   with one consumer at batch 10 (its default) and 100, in a database of the same server.
-   Our drain is printed as a ratio of pgqueuer's. Note the work differs: ours updates the event
-   and its payment per event; pgqueuer's handler is a no-op but it logs every job.
+1. Drain. For each repetition and each batch size (10, 100 and the runner's default), our drain
+   and pgqueuer's run back to back, in alternating order, on the same server:
+   * ours: ``--events`` due events (realistic Stripe ``payment_intent.succeeded`` payloads of
+     about 720 bytes), ``--fail-pct`` of them naming a payment that does not exist. One real
+     ``Runner.run()`` (run row, run lock, claim, re-apply, reschedule with backoff, counters,
+     JSON log line per event into /dev/null), timed from start to return;
+   * pgqueuer: ``--events`` no-op jobs enqueued in batches of 1,000, one consumer
+     (``PgQueuer.run(batch_size=B, mode=drain)``, psycopg driver, under uvloop like its CLI),
+     timed from ``run()`` to the last handler's completion, as docs/PERFORMANCE.md explains
+     (``run()`` itself returns seconds later with the psycopg driver; that lag is printed apart).
+   Both sides start from a VACUUM ANALYZE-d table and a CHECKPOINT. The table reports the median
+   and min..max of each side and of the per-repetition ratios (ours / pgqueuer).
+2. Claim latency. For each ``--sizes`` table (10k rows all due; larger tables hold 10k due rows
+   spread among processed ones, the worst case for heap locality), after the bulk load a
+   VACUUM ANALYZE (statistics and hint bits: without it the first claims pay for both, and the
+   plan depends on when autovacuum wakes up) and a CHECKPOINT. Then our claim and a plain
+   ``UPDATE ... FROM (SELECT id ... ORDER BY next_retry_at LIMIT 100 FOR UPDATE SKIP LOCKED)``
+   claim, alternately on one connection, ``--latency-runs`` times each after warm-up: rolled back
+   (BEGIN, claim, ROLLBACK: the statement alone) and committed (autocommit, WAL flush included;
+   the claimed rows are put back at the end of the due queue afterwards, untimed, as a settle
+   would, so every claim finds 100 due rows). Time = execute + fetch + row decoding in Python.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -32,12 +53,20 @@ from psycopg.rows import dict_row
 
 from retry_job.runner import Runner, RunOptions
 from tenrusl.db import open_pool
+from tenrusl.logs import configure_logging
 from tenrusl.migrate import apply_migrations
+from tenrusl.policy import KNOB
+from tenrusl.providers import rules_fingerprint
 from tenrusl.settings import Settings
 from tenrusl.sql import queries
-from tenrusl.store import Store
+from tenrusl.store import ClaimedEvent, Store
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BATCH = int(KNOB["limit"].default)
+LEASE_S = 120
+
+# -- servers and databases -----------------------------------------------------------------------
 
 
 def with_database(url: str, name: str) -> str:
@@ -45,182 +74,458 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-def server_url() -> str:
-    url = os.environ.get("TENRUSL_DATABASE_URL")
+def server_url() -> tuple[str, Any]:
+    url = os.environ.get("TENRUSL_BENCH_DATABASE_URL") or os.environ.get("TENRUSL_DATABASE_URL")
     if url:
-        return url
+        return url, None
     from tenrusl.embedded import start_postgres
 
-    return start_postgres(ROOT / ".cache" / "bench" / "pg", database="postgres").url
+    server = start_postgres(ROOT / ".cache" / "bench" / "pg", database="postgres")
+    return server.url, server
 
 
-async def fresh_database(server: str, name: str) -> str:
-    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+def fresh_database(server: str, name: str) -> str:
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
     return with_database(server, name)
 
 
-async def drop_database(server: str, name: str) -> None:
-    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def drop_database(server: str, name: str) -> None:
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-SEED = """
-INSERT INTO webhook_events (id, provider, event_id, event_id_source, status, attempts, next_retry_at,
-                            last_attempt_at, processed_at, payload_raw, payload)
-SELECT 'ev_' || lpad(g::text, 9, '0'), 'mock', 'evt_' || g, 'payload',
-       CASE WHEN g %% %(every)s = 0 THEN 'failed' ELSE 'processed' END, 1,
-       CASE WHEN g %% %(every)s = 0 THEN now() - interval '2 hours' + g * interval '1 ms' END,
-       now() - interval '3 hours', CASE WHEN g %% %(every)s = 0 THEN NULL ELSE now() END,
+def describe_server(url: str) -> str:
+    with psycopg.connect(url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        names = ("shared_buffers", "synchronous_commit", "autovacuum", "max_wal_size", "jit")
+        values = [f"{n}={conn.execute(f'SHOW {n}').fetchone()[0]}" for n in names]  # type: ignore[index]
+    return f"PostgreSQL {version[0] if version else '?'} ({', '.join(values)})"
+
+
+def checkpoint(url: str, *tables: str) -> None:
+    """VACUUM ANALYZE (statistics, hint bits, visibility map) and a CHECKPOINT before timing."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in tables or ("",):
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute("CHECKPOINT")
+
+
+# -- seed data -----------------------------------------------------------------------------------
+
+# A Stripe payment_intent.succeeded notification as the receiver stores it (about 720 bytes of
+# JSON); the payment it names is metadata.provider_ref = ref_<g>.
+PAYLOAD = """jsonb_build_object(
+    'id', 'evt_' || g, 'object', 'event', 'api_version', '2024-06-20', 'created', 1700000000 + g,
+    'type', 'payment_intent.succeeded', 'livemode', false, 'pending_webhooks', 1,
+    'request', jsonb_build_object('id', 'req_' || left(md5(g::text), 14),
+                                  'idempotency_key', md5((g + 7)::text)),
+    'data', jsonb_build_object('object', jsonb_build_object(
+        'id', 'pi_' || left(md5(g::text), 24), 'object', 'payment_intent', 'amount', 125000,
+        'amount_received', 125000, 'currency', 'idr', 'status', 'succeeded',
+        'customer', 'cus_' || left(md5((g + 1)::text), 14), 'description', 'Order #' || g,
+        'payment_method', 'pm_' || left(md5((g + 2)::text), 24),
+        'payment_method_types', jsonb_build_array('card'), 'created', 1700000000 + g,
+        'latest_charge', 'ch_' || left(md5((g + 3)::text), 24),
+        'metadata', jsonb_build_object('provider_ref', 'ref_' || g, 'order_id', 'order_' || g))))"""
+
+# Rows 1..rows; every `every`-th row is a due `failed` event (attempts 1), the others processed.
+# The payment columns hold what the receiver read at ingest, stamped with the rules that read them
+# (`extracted_with`, as the receiver's connection does), or NULL to make the runner read every
+# payload again (as after an upgrade that changed a provider rule: --stale-fields).
+SEED_EVENTS = f"""
+INSERT INTO webhook_events (id, provider, event_id, event_id_source, event_type, status,
+                            payment_status, payment_provider_ref, extracted_with, attempts,
+                            next_retry_at, last_attempt_at, processed_at, last_error, payload_raw,
+                            payload)
+SELECT 'ev_' || lpad(g::text, 9, '0'), 'stripe', 'evt_' || g, 'payload', 'payment_intent.succeeded',
+       CASE WHEN due THEN 'failed' ELSE 'processed' END, 'succeeded', 'ref_' || g, %(rules)s, 1,
+       CASE WHEN due THEN now() - interval '2 hours' + g * interval '1 ms' END,
+       now() - interval '3 hours', CASE WHEN NOT due THEN now() END,
+       CASE WHEN due THEN 'payment not found' END,
        convert_to(p::text, 'UTF8'), p
   FROM generate_series(1, %(rows)s::int) g,
-       LATERAL (SELECT jsonb_build_object('id', 'evt_' || g, 'type', 'payment.succeeded',
-                                          'status', 'succeeded', 'provider_ref', 'ref_' || g,
-                                          'amount', 125000, 'currency', 'IDR') AS p) x
+       LATERAL (SELECT g %% %(every)s = 0 AS due, {PAYLOAD} AS p) x
 """
-PAYMENTS = """
+# A pending payment for each due event, except every `missing`-th (those events are rescheduled).
+SEED_PAYMENTS = """
 INSERT INTO payments (id, provider, provider_ref, amount, currency)
-SELECT 'pay_' || g, 'mock', 'ref_' || g, 125000, 'IDR'
+SELECT 'pay_' || g, 'stripe', 'ref_' || g, 125000, 'IDR'
   FROM generate_series(%(every)s::int, %(rows)s::int, %(every)s::int) g
+ WHERE %(missing)s::int = 0 OR (g / %(every)s) %% %(missing)s <> 0
 """
 
 
-async def seed(url: str, rows: int, due: int) -> None:
+def seed_events(url: str, rows: int, due: int, fail_pct: float = 0.0, stale: bool = False) -> float:
+    """Empty the event tables and load ``rows`` events, ``due`` of them due; returns seconds."""
     every = max(1, rows // due)
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute(SEED, {"rows": rows, "every": every})
-        await conn.execute(PAYMENTS, {"rows": rows, "every": every})
-        await conn.execute("VACUUM ANALYZE webhook_events")
-        await conn.execute("VACUUM ANALYZE payments")
-        await conn.execute("CHECKPOINT")
+    missing = round(100 / fail_pct) if fail_pct > 0 else 0
+    rules = None if stale else rules_fingerprint()
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("TRUNCATE webhook_events, payments, retry_runs, idempotency_keys")
+        conn.execute(SEED_EVENTS, {"rows": rows, "every": every, "rules": rules})
+        conn.execute(SEED_PAYMENTS, {"rows": rows, "every": every, "missing": missing})
+    return time.perf_counter() - started
 
 
-async def claim_latency_ms(url: str, runs: int = 50) -> float:
-    params = {"limit": 100, "lease_seconds": 120, "max_attempts": 22, "providers": None}
-    samples = []
-    async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
-        for i in range(runs + 3):
-            started = time.perf_counter()
-            async with conn.transaction(force_rollback=True):
-                cur = await conn.execute(queries["claim_due_events"], params)
-                await cur.fetchall()
-            if i >= 3:  # warm-up
-                samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+# -- statistics ----------------------------------------------------------------------------------
 
 
-async def runner_drain(url: str, due: int) -> tuple[float, str]:
-    settings = Settings.from_env(
-        {"TENRUSL_DATABASE_URL": url, "TENRUSL_DB_POOL_MIN": "1", "TENRUSL_DB_POOL_MAX": "2"}
-    )
+@dataclass
+class Series:
+    values: list[float] = field(default_factory=list)
+
+    def add(self, value: float) -> None:
+        self.values.append(value)
+
+    def median(self) -> float:
+        return statistics.median(self.values) if self.values else float("nan")
+
+    def show(self, fmt: str = ",.0f") -> str:
+        if not self.values:
+            return "-"
+        m, lo, hi = self.median(), min(self.values), max(self.values)
+        return f"{m:{fmt}} ({lo:{fmt}}..{hi:{fmt}})"
+
+
+# -- 1. drain ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def production_logging() -> Iterator[None]:
+    """The runner's JSON log lines (one per event, INFO) formatted and written, into /dev/null."""
+    with open(os.devnull, "w") as sink:
+        configure_logging("INFO", stream=sink)
+        try:
+            yield
+        finally:
+            configure_logging("WARNING", stream=sys.stderr)
+
+
+async def our_drain(url: str, events: int, batch: int) -> tuple[float, str]:
+    """One real run of the retry runner over the seeded events; returns (seconds, summary)."""
+    # Rescheduled events wait at least a minute, so none comes due again within the drain.
+    settings = Settings.from_env({"TENRUSL_DATABASE_URL": url, "TENRUSL_RETRY_MIN_DELAY_MS": "60000"})
     async with open_pool(settings) as pool:
-        started = time.perf_counter()
-        result = await Runner(settings, Store(pool), RunOptions(trigger="bench", time_budget_s=3600)).run()
-        elapsed = time.perf_counter() - started
-    assert result.claimed == due and result.ok == due, result.summary
-    return due / elapsed, result.summary
-
-
-async def case(server: str, label: str, rows: int, due: int) -> float:
-    name = f"tenrusl_bench_{label}"
-    url = await fresh_database(server, name)
-    try:
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
-            await apply_migrations(conn)
-        t0 = time.perf_counter()
-        await seed(url, rows, due)
-        seeded = time.perf_counter() - t0
-        latency = await claim_latency_ms(url)
-        rate, summary = await runner_drain(url, due)
-        print(
-            f"{label:>5}: table {rows:>9,} rows, {due:,} due (seeded in {seeded:.1f}s) | "
-            f"claim LIMIT 100 median {latency:.2f} ms (rolled back) | "
-            f"runner drain {rate:,.0f} events/s ({summary})"
+        await pool.wait()
+        runner = Runner(
+            settings, Store(pool), RunOptions(trigger="bench", flags={"limit": batch}, time_budget_s=3600)
         )
-        return rate
-    finally:
-        await drop_database(server, name)
+        started = time.perf_counter()
+        result = await runner.run()
+        elapsed = time.perf_counter() - started
+    if result.claimed != events or result.ok + result.failed != events or result.outcome != "completed":
+        raise SystemExit(f"our drain did not drain: {result.summary} {result.outcome} {result.error}")
+    return elapsed, result.summary
 
 
-async def pgqueuer_drain(server: str, jobs: int, batch: int) -> float:
-    from pgqueuer import PgQueuer
+async def pgqueuer_seed(url: str, jobs: int) -> None:
     from pgqueuer.db import PsycopgDriver
     from pgqueuer.queries import Queries
-    from pgqueuer.types import QueueExecutionMode
 
-    name = "tenrusl_bench_pgq"
-    url = await fresh_database(server, name)
-    try:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         q = Queries(PsycopgDriver(conn))
-        await q.install()
+        if not await q.schema_is_installed():
+            await q.install()
+        await q.clear_queue()
+        await q.clear_queue_log()
+        await q.clear_statistics_log()
         for start in range(0, jobs, 1000):
             n = min(1000, jobs - start)
             await q.enqueue(["noop"] * n, [None] * n, [0] * n)
-        consumer = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        pgq = PgQueuer(PsycopgDriver(consumer))
-        done = 0
-        finished = asyncio.get_running_loop().create_future()
 
-        @pgq.entrypoint("noop")
-        async def noop(job: object) -> None:
-            nonlocal done
-            done += 1
-            if done == jobs and not finished.done():
-                finished.set_result(time.perf_counter())
 
-        from datetime import timedelta
+async def pgqueuer_drain(url: str, jobs: int, batch: int) -> tuple[float, float]:
+    """pgqueuer's own drain of no-op jobs; returns (seconds to the last handler, run() exit lag)."""
+    from pgqueuer import PgQueuer
+    from pgqueuer.db import PsycopgDriver
+    from pgqueuer.types import QueueExecutionMode
 
-        started = time.perf_counter()
-        task = asyncio.create_task(
-            pgq.run(batch_size=batch, mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=1))
-        )
-        end = await asyncio.wait_for(finished, timeout=600)
-        # pgqueuer's drain exit lags the last job by seconds with psycopg (design notes); the
-        # rate uses the time the last handler finished, as the baseline does.
-        pgq.shutdown.set()
+    consumer = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    pgq = PgQueuer(PsycopgDriver(consumer))
+    done = 0
+    finished: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    @pgq.entrypoint("noop")
+    async def noop(job: object) -> None:
+        nonlocal done
+        done += 1
+        if done == jobs and not finished.done():
+            finished.set_result(time.perf_counter())
+
+    started = time.perf_counter()
+    task = asyncio.create_task(
+        pgq.run(batch_size=batch, mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=1))
+    )
+    end = await asyncio.wait_for(finished, timeout=900)
+    try:
+        await asyncio.wait_for(task, timeout=30)
+    except TimeoutError:
+        task.cancel()
+    exit_lag = time.perf_counter() - end
+    await consumer.close()
+    return end - started, exit_lag
+
+
+def run_loop(main: Callable[..., Coroutine[Any, Any, T]], *args: Any, uvloop_if_there: bool = False) -> T:
+    """``main(*args)`` in an event loop of its own (uvloop for pgqueuer, as its CLI does)."""
+    if uvloop_if_there:
         try:
-            await asyncio.wait_for(task, timeout=15)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()
-        await consumer.close()
-        await conn.close()
-        return jobs / (end - started)
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run(main(*args))
+    return asyncio.run(main(*args))
+
+
+def drain_comparison(server: str, args: argparse.Namespace) -> None:
+    ours_url = fresh_database(server, "tenrusl_bench_drain")
+    run_loop(_migrate, ours_url)
+    pgq_url = None if args.skip_pgqueuer else fresh_database(server, "tenrusl_bench_pgq")
+    batches: list[int] = args.batches
+    ours = {b: Series() for b in batches}
+    theirs = {b: Series() for b in batches}
+    ratio = {b: Series() for b in batches}
+    lag = Series()
+    print(
+        f"\n== 1. Drain: {args.events:,} events (ours: {args.fail_pct:g} % rescheduled, the rest "
+        f"processed) vs {args.events:,} pgqueuer no-op jobs; {args.repeat} repetitions, interleaved"
+    )
+    try:
+        for rep in range(args.repeat):
+            for i, batch in enumerate(batches):
+                order = ("ours", "pgq") if (rep + i) % 2 == 0 else ("pgq", "ours")
+                line = [f"rep {rep + 1} batch {batch:>4}:"]
+                rates: dict[str, float] = {}
+                for side in order:
+                    if side == "ours":
+                        seed_events(ours_url, args.events, args.events, args.fail_pct, args.stale_fields)
+                        checkpoint(ours_url, "webhook_events", "payments")
+                        with production_logging():
+                            seconds, summary = run_loop(our_drain, ours_url, args.events, batch)
+                        rates["ours"] = args.events / seconds
+                        ours[batch].add(rates["ours"])
+                        line.append(f"ours {rates['ours']:>7,.0f}/s ({summary})")
+                    elif pgq_url is not None:
+                        run_loop(pgqueuer_seed, pgq_url, args.events, uvloop_if_there=True)
+                        checkpoint(pgq_url)
+                        seconds, exit_lag = run_loop(
+                            pgqueuer_drain, pgq_url, args.events, batch, uvloop_if_there=True
+                        )
+                        rates["pgq"] = args.events / seconds
+                        theirs[batch].add(rates["pgq"])
+                        lag.add(exit_lag)
+                        line.append(
+                            f"pgqueuer {rates['pgq']:>7,.0f}/s (run() returned {exit_lag:.1f} s later)"
+                        )
+                if "pgq" in rates:
+                    ratio[batch].add(rates["ours"] / rates["pgq"])
+                print("  " + " | ".join(line), flush=True)
     finally:
-        await drop_database(server, name)
+        drop_database(server, "tenrusl_bench_drain")
+        if pgq_url is not None:
+            drop_database(server, "tenrusl_bench_pgq")
+    print("\n| batch | ours, events/s | pgqueuer no-op, jobs/s | ours / pgqueuer |")
+    print("|---:|---:|---:|---:|")
+    for batch in batches:
+        label = f"{batch} (our default)" if batch == DEFAULT_BATCH else str(batch)
+        print(f"| {label} | {ours[batch].show()} | {theirs[batch].show()} | {ratio[batch].show('.2f')} |")
+    if lag.values:
+        print(
+            f"pgqueuer's run() returned {lag.show('.1f')} s after its last handler finished "
+            "(not counted above)."
+        )
 
 
-async def main() -> int:
+async def _migrate(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        await apply_migrations(conn)
+
+
+# -- 2. claim latency ----------------------------------------------------------------------------
+
+# The floor: what any SKIP LOCKED claim of 100 due rows on this table costs (the statement
+# measured for the machine's baseline, on webhook_events and its indexes).
+PLAIN_CLAIM = """
+UPDATE webhook_events SET status = 'processing', attempts = attempts + 1,
+       next_retry_at = now() + make_interval(secs => %(lease_seconds)s)
+  FROM (SELECT id FROM webhook_events
+         WHERE status IN ('received', 'processing', 'failed') AND next_retry_at <= now()
+         ORDER BY next_retry_at
+         LIMIT %(limit)s
+           FOR UPDATE SKIP LOCKED) d
+ WHERE webhook_events.id = d.id
+RETURNING webhook_events.id
+"""
+# Untimed, after a committed claim: the claimed rows go to the back of the due queue.
+PUT_BACK = """
+UPDATE webhook_events SET status = 'failed', next_retry_at = now() - interval '1 ms'
+ WHERE id = ANY (%(ids)s)
+"""
+
+
+def claim_params(limit: int) -> dict[str, Any]:
+    return {
+        "limit": limit,
+        "lease_seconds": LEASE_S,
+        "max_attempts": int(KNOB["max_attempts"].default),
+        "providers": None,
+    }
+
+
+def explain(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> str:
+    with conn.transaction(force_rollback=True):
+        rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS, WAL) " + sql, params).fetchall()
+    return "\n".join("    " + r["QUERY PLAN"] for r in rows)
+
+
+def time_claims(url: str, runs: int, warmup: int, limit: int, committed: bool) -> dict[str, Series]:
+    """Ours and the plain claim, alternately (who goes first alternates too), on one connection."""
+    params = claim_params(limit)
+    results = {"ours": Series(), "plain": Series()}
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+
+        def ours() -> list[str]:
+            rows = conn.execute(queries["claim_due_events"], params).fetchall()
+            return [ClaimedEvent.from_row(r).id for r in rows]
+
+        def plain() -> list[str]:
+            return [r["id"] for r in conn.execute(PLAIN_CLAIM, params).fetchall()]
+
+        sides = {"ours": ours, "plain": plain}
+        for i in range(warmup + runs):
+            for name in ("ours", "plain") if i % 2 == 0 else ("plain", "ours"):
+                started = time.perf_counter()
+                if committed:
+                    ids = sides[name]()
+                else:
+                    with conn.transaction(force_rollback=True):
+                        ids = sides[name]()
+                elapsed = (time.perf_counter() - started) * 1000
+                if len(ids) != limit:
+                    raise SystemExit(f"{name} claimed {len(ids)} rows, not {limit}")
+                if committed:
+                    conn.execute(PUT_BACK, {"ids": ids})
+                if i >= warmup:
+                    results[name].add(elapsed)
+    return results
+
+
+def latency_comparison(server: str, args: argparse.Namespace) -> None:
+    url = fresh_database(server, "tenrusl_bench_claim")
+    run_loop(_migrate, url)
+    due = 10_000
+    table: list[tuple[str, str, dict[str, Series]]] = []
+    print(
+        f"\n== 2. Claim latency: LIMIT 100, {args.latency_runs} runs of each after "
+        f"{args.warmup} warm-up, ours and the plain claim alternately"
+    )
+    try:
+        for size in args.sizes:
+            seeded = seed_events(url, size, min(due, size), stale=args.stale_fields)
+            started = time.perf_counter()
+            checkpoint(url, "webhook_events", "payments")
+            vacuumed = time.perf_counter() - started
+            with psycopg.connect(url, row_factory=dict_row) as conn:
+                row = conn.execute(
+                    "SELECT pg_size_pretty(pg_table_size('webhook_events')) AS heap, "
+                    "pg_size_pretty(pg_relation_size('webhook_events_due_idx')) AS due_idx"
+                ).fetchone()
+                assert row is not None
+                print(
+                    f"  {size:>9,} rows, {min(due, size):,} due: loaded in {seeded:.1f} s, "
+                    f"VACUUM ANALYZE + CHECKPOINT {vacuumed:.1f} s; heap {row['heap']}, "
+                    f"due index {row['due_idx']}"
+                )
+                if args.explain:
+                    for name, sql in (("ours", queries["claim_due_events"]), ("plain", PLAIN_CLAIM)):
+                        print(f"  EXPLAIN (ANALYZE, BUFFERS, WAL) {name}, fresh:")
+                        print(explain(conn, sql, claim_params(100)))
+            for committed in (False, True):
+                mode = "committed" if committed else "rolled back"
+                results = time_claims(url, args.latency_runs, args.warmup, 100, committed)
+                table.append((f"{size:,}", mode, results))
+                print(
+                    f"  {size:>9,} rows, {mode:>11}: ours {results['ours'].show('.2f')} ms, "
+                    f"plain {results['plain'].show('.2f')} ms",
+                    flush=True,
+                )
+    finally:
+        drop_database(server, "tenrusl_bench_claim")
+    print("\n| rows | mode | ours, ms | plain SKIP LOCKED claim, ms | ours / plain (medians) |")
+    print("|---:|---|---:|---:|---:|")
+    for size, mode, results in table:
+        ours, plain = results["ours"], results["plain"]
+        ratio = ours.median() / plain.median()
+        print(f"| {size} | {mode} | {ours.show('.2f')} | {plain.show('.2f')} | {ratio:.2f} |")
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def int_list(text: str) -> list[int]:
+    return [int(part.replace("_", "")) for part in text.split(",") if part]
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=10_000, help="due events (and pgqueuer jobs)")
-    parser.add_argument("--big-rows", type=int, default=1_000_000, help="rows in the big table")
-    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--events", type=int, default=10_000, help="events and jobs per drain (10000)")
+    parser.add_argument(
+        "--batches",
+        type=int_list,
+        default=[10, 100, DEFAULT_BATCH],
+        help=f"batch sizes (10,100,{DEFAULT_BATCH})",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each drain pair (3)")
+    parser.add_argument("--fail-pct", type=float, default=10.0, help="our events that are rescheduled (10)")
+    parser.add_argument(
+        "--stale-fields",
+        action="store_true",
+        help="events whose stored payment fields came from other provider rules: every payload is read again",
+    )
+    parser.add_argument(
+        "--sizes", type=int_list, default=[10_000, 1_000_000], help="claim tables (10000,1000000)"
+    )
+    parser.add_argument("--latency-runs", type=int, default=50, help="timed claims per side and mode (50)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed claims first (5)")
+    parser.add_argument(
+        "--explain", action="store_true", help="print EXPLAIN (ANALYZE, BUFFERS, WAL) of both claims"
+    )
+    parser.add_argument("--skip-drain", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-pgqueuer", action="store_true")
     args = parser.parse_args()
-    server = server_url()
-    print(f"python {sys.version.split()[0]}, psycopg {psycopg.__version__}; {os.cpu_count()} cpus")
-    small = await case(server, "small", args.rows, args.rows)
-    big = None if args.skip_big else await case(server, "big", args.big_rows, args.rows)
-    if big is not None:
-        print(f"big/small drain ratio: {big / small:.2f}")
-    if not args.skip_pgqueuer:
-        try:
-            import pgqueuer
-        except ImportError:
-            print("pgqueuer is not installed (pip install pgqueuer); skipped")
-            return 0
-        for batch in (10, 100):
-            rate = await pgqueuer_drain(server, args.rows, batch)
-            print(
-                f"pgqueuer {pgqueuer.__version__ if hasattr(pgqueuer, '__version__') else ''} drain "
-                f"{args.rows:,} no-op jobs, 1 consumer, batch {batch}: {rate:,.0f} jobs/s | "
-                f"our runner drain (small) / pgqueuer = {small / rate:.2f}x"
-            )
+    configure_logging("WARNING", stream=sys.stderr)
+    server, embedded = server_url()
+    try:
+        import pgqueuer  # noqa: F401
+    except ImportError:
+        print("pgqueuer is not installed (pip install -e '.[bench]'): its side is skipped")
+        args.skip_pgqueuer = True
+    from importlib.metadata import version
+
+    pgq = "" if args.skip_pgqueuer else f", pgqueuer {version('pgqueuer')}"
+    print(
+        f"{describe_server(server)}; python {platform.python_version()}, psycopg {psycopg.__version__}"
+        f"{pgq}; {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at start"
+    )
+    started = time.perf_counter()
+    try:
+        if not args.skip_drain:
+            drain_comparison(server, args)
+        if not args.skip_latency:
+            latency_comparison(server, args)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"\ntotal {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

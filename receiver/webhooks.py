@@ -25,7 +25,7 @@ from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
 from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
 from receiver.providers.base import FORM, JSON, Provider, SignedRequest
-from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
+from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.providers import EventId, generated_event_id
@@ -227,13 +227,11 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
     spec = provider.spec  # what the notification says: the core's reading of this provider
     event = spec.event_id(payload, signed.headers) or generated_event_id(body)
     event_type = spec.event_type(payload, signed.headers)
-    payment_ref = spec.payment_ref(payload)
+    payment_status, payment_ref = spec.payment_fields(payload)
     event = fit_event_id(event)
     event_type = fit_text(event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
     check_event_type(settings.allowed_event_types, provider.name, event_type, strict=strict)
-    if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
-        payment_ref = None  # cannot name one of our payments; the event is stored and retried
     result = await request.app[STORE].ingest_event(
         NewEvent(
             id=new_id(),
@@ -241,7 +239,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             event_id=event.value,
             event_id_source=event.source,
             event_type=event_type,
-            payment_status=spec.payment_status(payload),
+            payment_status=payment_status,
             payment_ref=payment_ref,
             payload_raw=body,
             payload=payload,

@@ -24,13 +24,13 @@ from typing import Any
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
 from retry_job.policy import resolve_policy
-from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
+from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.policy import PolicyError, RetryPolicy
 from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
-from tenrusl.store import ClaimedEvent, Settled, Store
+from tenrusl.store import ClaimedEvent, Settled, SettleItem, Store
 
 log = logging.getLogger("tenrusl.retry")
 
@@ -207,7 +207,7 @@ class Runner:
         If that statement fails, every event of the batch stays leased and comes back by itself.
         """
         outcomes: list[str] = []
-        items: list[tuple[str, str, str | None, int]] = []
+        items: list[SettleItem] = []
         delays: dict[str, int] = {}
         for event in batch:
             if event.status == EVENT_DEAD:
@@ -225,7 +225,7 @@ class Runner:
             except Exception as exc:
                 outcomes.append(await self._record_error(event, exc, delay_ms, policy))
                 continue
-            items.append((event.id, payment_status, payment_ref, delay_ms))
+            items.append(SettleItem(event.id, event.provider, payment_status, payment_ref, delay_ms))
         if items:
             settled = await self.store.retry_apply_batch(items, policy.max_attempts)
             by_id = {event.id: event for event in batch}
@@ -238,18 +238,19 @@ class Runner:
         return (await self.process_batch([event], policy, backoff))[0]
 
     async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
-        """What the stored payload says: the provider's payment status and reference.
+        """What the stored event says about its payment: status and reference.
 
-        The core's reading of the provider (tenrusl/providers/), which needs no secret: a bad
-        provider setting cannot fail an event here (the CLI refuses to start on one instead).
+        The receiver read both with the core's provider rules (tenrusl/providers/) and stored
+        them; when those were this process's rules the claim says so and they are used as they
+        are. Otherwise (an event stored before a rule changed, or by older code) the claim sent
+        the payload and the current rules read it again. No secret is needed: a bad provider
+        setting cannot fail an event here (the CLI refuses to start on one instead).
         """
         if self._debug_delay_s:
             await asyncio.sleep(self._debug_delay_s)
-        spec = provider_spec(event.provider)
-        payment_ref = spec.payment_ref(event.payload)
-        if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
-            payment_ref = None
-        return spec.payment_status(event.payload), payment_ref
+        if event.fields_current and event.payment_status is not None:
+            return event.payment_status, event.payment_ref
+        return provider_spec(event.provider).payment_fields(event.payload)
 
     async def _record_error(
         self, event: ClaimedEvent, exc: Exception, delay_ms: int, policy: RetryPolicy

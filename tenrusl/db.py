@@ -18,6 +18,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tenrusl.errors import DatabaseUnavailable
+from tenrusl.providers import rules_fingerprint
 from tenrusl.settings import Settings
 
 log = logging.getLogger("tenrusl.db")
@@ -52,8 +53,16 @@ def error_kind(exc: BaseException) -> str:
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
-    """Everything but the row factory, which both callers pass typed (dict rows)."""
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+    """Everything but the row factory, which both callers pass typed (dict rows).
+
+    ``tenrusl.extraction_rules`` is this process's provider-rules fingerprint: an event the
+    receiver stores records it (the column default of migration 0010), so the retry runner knows
+    whether the stored payment fields were read by its own rules.
+    """
+    options = (
+        f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+        f" -c tenrusl.extraction_rules={rules_fingerprint()}"
+    )
     return {
         "autocommit": True,
         "connect_timeout": max(1, int(settings.db_connect_timeout_s)),

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from tenrusl.constants import MAX_PROVIDER_REF
 from tenrusl.providers.config import Leeway, Setting
 from tenrusl.providers.fields import Headers, first_string, header
 from tenrusl.providers.payment_status import STATUS_FIELDS, infer_status
@@ -102,3 +103,15 @@ class ProviderSpec:
 
     def payment_ref(self, payload: Mapping[str, Any]) -> str | None:
         return first_string(payload, self.payment_ref_fields)
+
+    def payment_fields(self, payload: Mapping[str, Any]) -> tuple[str, str | None]:
+        """What the notification says about our payment: its status and its reference.
+
+        What the receiver stores with the event and the retry runner applies. A reference longer
+        than our column cannot name one of our payments: it reads as none (the event is stored and
+        retried with "payment reference not found").
+        """
+        ref = self.payment_ref(payload)
+        if ref is not None and len(ref) > MAX_PROVIDER_REF:
+            ref = None
+        return self.payment_status(payload), ref
