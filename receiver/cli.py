@@ -5,25 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiohttp import web
-
 from receiver.app import create_app
+from receiver.server import run
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
 
 def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py)."""
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=10,
-        handle_signals=True,
-    )
+    run(create_app(settings), settings.host, settings.port, shutdown_timeout=10)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

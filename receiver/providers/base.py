@@ -138,7 +138,8 @@ class Provider:
         lines += [f"{h.lower()}:{request.header(h)}" for h in self.signature_headers if request.header(h)]
         if len(lines) == 1:
             lines.append("body-sha256:" + hashlib.sha256(request.body).hexdigest())
-        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        # Header values may hold lone surrogates (aiohttp decodes undecodable bytes that way).
+        return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
 
     def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
         value = first_string(payload, self.event_id_fields)

@@ -15,8 +15,8 @@ covered by the signature (our correlation id is ``X-Request-ID``, never used as 
 
 Settings: ``TENRUSL_DOKU_SECRET_KEY`` (legacy ``DOKU_SECRET_KEY``), comma-separated for
 rotation; ``TENRUSL_DOKU_CLIENT_ID`` (legacy ``DOKU_CLIENT_ID``, comma-separated);
-``TENRUSL_DOKU_REQUEST_TARGET`` (the notification path DOKU signs, when a proxy rewrites ours;
-default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
+``TENRUSL_DOKU_REQUEST_TARGET`` (legacy ``DOKU_REQUEST_TARGET``; the notification path DOKU
+signs, when a proxy rewrites ours; default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tenrusl.settings import Settings
 
 SECRET_ENV = ("TENRUSL_DOKU_SECRET_KEY", "DOKU_SECRET_KEY")
 CLIENT_ENV = ("TENRUSL_DOKU_CLIENT_ID", "DOKU_CLIENT_ID")
-TARGET_ENV = ("TENRUSL_DOKU_REQUEST_TARGET",)
+TARGET_ENV = ("TENRUSL_DOKU_REQUEST_TARGET", "DOKU_REQUEST_TARGET")
 HEADERS = ("Client-Id", "Request-Id", "Request-Timestamp", "Signature")
 
 

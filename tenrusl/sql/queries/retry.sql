@@ -144,12 +144,13 @@ UPDATE webhook_events
  WHERE id = %(id)s
    AND (status IN ('received', 'failed') OR (%(force)s AND status IN ('processing', 'dead')))
 RETURNING id, provider, event_id, event_type, status, payment_status, attempts, deliveries,
-          received_at, processed_at, next_retry_at, last_error
+          received_at, processed_at, next_retry_at, last_error, payload_issues
 
 -- name: list_events
 -- Admin list of webhook events: every filter optional (NULL = any); newest first, one page.
+-- needs_review: events whose payload had to be repaired to be stored (payload_issues).
 SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
-       e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error,
+       e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error, e.payload_issues,
        count(*) OVER () AS total
   FROM webhook_events e
  WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
@@ -157,6 +158,7 @@ SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e
    AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
    AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
    AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+   AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
  ORDER BY e.received_at DESC, e.id DESC
  LIMIT %(limit)s OFFSET %(offset)s
 
@@ -169,6 +171,7 @@ SELECT count(*) AS total
    AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
    AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
    AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+   AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
 
 -- name: start_retry_run
 -- A run begins: its row exists (outcome `running`) before anything is claimed.
