@@ -6,6 +6,7 @@ reach every response, including ones aiohttp builds itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -43,6 +44,9 @@ SECURITY_HEADERS = {
 
 # The code of every 400 for a request that is not well-formed HTTP (see receiver/server.py).
 MALFORMED_REQUEST = "malformed_request"
+# Recorded (never sent) when the handler was cancelled because the client closed the connection,
+# as nginx does, so that disconnects do not count as 5xx in the metrics and alerts.
+CLIENT_CLOSED = 499
 
 _STATUS_CODES = {
     400: ("bad_request", "The request is malformed."),
@@ -94,6 +98,9 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED  # the client went away mid-request: not a server error
+        raise
     finally:
         elapsed = time.perf_counter() - started
         route = route_label(request)
@@ -138,7 +145,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
         # The body could not be read: bad chunked or compressed framing, or the client went away.
         log.info("request body unreadable", extra={"action": "bad_body", "error": exc.__class__.__name__})
-        return error_response(400, MALFORMED_REQUEST, "The request body could not be read.")
+        response = error_response(400, MALFORMED_REQUEST, "The request body could not be read.")
+        response.force_close()  # the rest of the body cannot be skipped: end the connection
+        return response
     except UnstorableText as exc:
         # An input that reached the store unchecked: a gap to close where it enters, not a 500.
         log.warning(

@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from receiver.errors import error_response
+from receiver.errors import error_body
 from receiver.middlewares import MALFORMED_REQUEST, SECURITY_HEADERS
 from tenrusl.ids import new_id
 
@@ -39,10 +41,31 @@ def parse_error_reason(exc: BaseException | None) -> str:
     return reason[:_REASON_MAX]
 
 
+class _ErrorResponse(web.Response):
+    """No ``Server`` header, as on every other answer (receiver.middlewares drops it there, in a
+    signal aiohttp does not send for requests it could not parse)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.pop("Server", None)
+
+
 class JsonErrorRequestHandler(RequestHandler):
     """aiohttp's protocol handler, answering its own errors with the JSON error envelope."""
 
     __slots__ = ()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """After a 400 for a body that broke mid-read (bad gzip or chunk framing), aiohttp tries to
+        drain the rest and meets the same error again: a client's mistake, not a server fault, so
+        it is not logged as an unhandled exception with a traceback."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            log.info(
+                "unreadable request body discarded", extra={"action": "bad_body", "error": type(exc).__name__}
+            )
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,
@@ -79,7 +102,12 @@ class JsonErrorRequestHandler(RequestHandler):
                 )
             )
         headers = {**SECURITY_HEADERS, "X-Request-ID": new_id()}
-        response = error_response(status, code, text, headers)
+        response = _ErrorResponse(
+            text=json.dumps(error_body(code, text)),
+            status=status,
+            headers=headers,
+            content_type="application/json",
+        )
         response.force_close()
         return response
 

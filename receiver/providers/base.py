@@ -228,8 +228,8 @@ def strip_prefix(value: str, prefix: str = "sha256=") -> str:
 
 
 def parse_timestamp(value: str) -> float | None:
-    """Unix seconds from digits; values above 2e10 are milliseconds (original-spec 3.1)."""
-    if not value.isdigit():
+    """Unix seconds from ASCII digits; values above 2e10 are milliseconds (original-spec 3.1)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
         return None
     number = int(value)
     return number / 1000.0 if number > 20_000_000_000 else float(number)
