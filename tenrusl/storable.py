@@ -24,8 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Deeper than any payment payload (they nest under ten levels) and far below the interpreter's
 # recursion limit, which json.loads, json.dumps (psycopg's jsonb dumper) and PostgreSQL's jsonb
@@ -171,16 +170,22 @@ def _parse(decoder: json.JSONDecoder, text: str) -> Any:
 
 
 def _check_depth(body: bytes, value: Any) -> None:
-    # Cheap bound first: nesting can be no deeper than the number of opening brackets.
-    if body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH:
+    # Cheap bound first: nesting can be no deeper than the number of opening brackets. Past it,
+    # one pass per level over the containers (faster than a stack of (node, depth) pairs).
+    if body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH or type(value) not in (dict, list):
         return
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
+    level, depth = [value], 0
+    while level:
+        depth += 1
         if depth > MAX_JSON_DEPTH:
             raise JsonRejected(JSON_TOO_DEEP, f"JSON nests deeper than {MAX_JSON_DEPTH} levels.")
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        deeper = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    deeper.append(child)
+        level = deeper
 
 
 def _nodes(value: Any) -> Any:
@@ -220,8 +225,7 @@ def load_json(body: bytes) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class SignedJson:
+class SignedJson(NamedTuple):
     """A verified body, parsed: as sent (``value``, for extraction) and as stored (``stored``).
 
     They are the same object unless something had to be repaired; ``issues`` lists what.

@@ -13,7 +13,13 @@ import json
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from receiver.middlewares import error_middleware
+from tenrusl.db import open_pool
+from tenrusl.errors import UnstorableText
+from tenrusl.store import Store
 from tests.conftest import ADMIN_KEY, MOCK_SECRET
 from tests.receiver.helpers import create_payment
 
@@ -394,3 +400,26 @@ async def test_force_accepts_the_documented_booleans(client, db):
 async def test_a_payment_amount_of_ascii_digits_is_still_accepted(client):
     resp = await client.post("/api/v1/payments", json={"provider": "mock", "amount": " 0150000 "})
     assert resp.status == 201 and (await resp.json())["data"]["amount"] == 150000
+
+
+async def test_the_store_refuses_unstorable_text_before_any_sql(settings):
+    """The net under every input check: such text never reaches psycopg (a DataError, a 500)."""
+    async with open_pool(settings) as pool:
+        store = Store(pool)
+        with pytest.raises(UnstorableText) as caught:
+            await store.get_payment("a\x00b")
+        assert (caught.value.query, caught.value.param) == ("get_payment", "id")
+        with pytest.raises(UnstorableText):
+            await store.get_event("\ud800")
+        assert await store.get_payment("a\ufffdb") is None  # repaired text is fine
+
+
+async def test_unstorable_text_that_slipped_through_is_a_400_not_a_500():
+    async def handler(request: web.Request) -> web.Response:
+        raise UnstorableText("some_query", "some_param")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/x", handler)
+    async with TestClient(TestServer(app)) as http:
+        resp = await http.get("/x")
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "unstorable_text"

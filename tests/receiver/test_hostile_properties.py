@@ -79,8 +79,11 @@ MAX_LINE = 8190
 
 async def assert_answer(resp: Any, allowed: set[int]) -> dict[str, Any] | None:
     """Never a 5xx, one of ``allowed``, and any error is the JSON envelope with a stable code."""
-    if len(str(resp.url.raw_path_qs)) > MAX_LINE - 20:
+    line = len(resp.method) + len(resp.url.raw_path_qs) + len(" HTTP/1.1") + 1
+    if line > MAX_LINE + 100:
         allowed = {400}
+    elif line > MAX_LINE - 100:  # about the limit: either answer, but a 400 must be that one
+        allowed = {*allowed, 400}
     text = await resp.text()
     assert resp.status < 500, (resp.status, text[:500])
     assert resp.status in allowed, (resp.status, text[:500])
@@ -90,6 +93,8 @@ async def assert_answer(resp: Any, allowed: set[int]) -> dict[str, Any] | None:
         body = await resp.json()
         assert set(body) == {"error"} and isinstance(body["error"]["code"], str), body
         assert re.fullmatch(r"[a-z_]+", body["error"]["code"]) and body["error"]["message"], body
+        if line > MAX_LINE - 100 and resp.status == 400:
+            assert body["error"]["code"] == "malformed_request", body
         return body
     return await resp.json() if resp.content_type == "application/json" else None
 
@@ -133,7 +138,9 @@ async def test_a_correctly_signed_webhook_is_stored_or_refused_only_when_not_jso
     assert row is not None and bytes(row["payload_raw"]) == body
     assert row["payload_issues"] == data["result"]["payload_issues"]
     if not issues:
-        assert same_json(row["payload"], json.loads(body))
+        # (a duplicate key may have dropped a number Python cannot convert: keep it as text)
+        sent = json.loads(body, parse_int=lambda t: int(t) if len(t) <= 4300 else t)
+        assert same_json(row["payload"], sent)
     again = await client.post(path, data=delivery.body, headers=headers)
     repeat = await assert_answer(again, {202})
     assert repeat is not None and repeat["data"]["result"]["duplicate"] is True
