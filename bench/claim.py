@@ -7,7 +7,7 @@ otherwise an embedded PostgreSQL under .cache/bench. Prints numbers and ratios, 
 
 1. Small table: ``--rows`` due events (each naming a pending payment). Claim latency (LIMIT 100;
    BEGIN/claim/ROLLBACK, median of 50), then the real runner (`Runner.run`: claim batches of 200,
-   provider extraction and ``tenrusl_retry_apply`` per event) drains them: events/s.
+   provider extraction per event, ``tenrusl_retry_apply_batch`` per batch) drains them: events/s.
 2. Big table: ``--big-rows`` rows of which all but ``--rows`` are processed (outside the partial
    index); the same latency and drain.
 3. pgqueuer (``pip install pgqueuer``): enqueue ``--rows`` no-op jobs in batches of 1,000, drain
@@ -177,7 +177,7 @@ async def pgqueuer_drain(server: str, jobs: int, batch: int) -> float:
             pgq.run(batch_size=batch, mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=1))
         )
         end = await asyncio.wait_for(finished, timeout=600)
-        # pgqueuer's drain exit lags the last job by seconds with psycopg (perf-baseline 6); the
+        # pgqueuer's drain exit lags the last job by seconds with psycopg (design notes); the
         # rate uses the time the last handler finished, as the baseline does.
         pgq.shutdown.set()
         try:

@@ -1,6 +1,6 @@
 """Receiver throughput: durable webhooks per second through the whole gate, as a ratio of what
-this machine does right now with the minimal receiver of reference/perf-baseline.md section 4
-(aiohttp, json.loads, one autocommit INSERT per request, 1 process).
+this machine does right now with a minimal receiver (aiohttp, json.loads, one autocommit INSERT
+per request, 1 process; docs/design-notes.md, "Round trips").
 
 Both servers run in the same invocation, alternately, against the same PostgreSQL and driven by
 the same wrk script (unique mock events, Bearer scheme since wrk's Lua has no HMAC), so machine
@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-# reference/perf-baseline.md section 4 (medians of 3): 1 process, pool 16.
+# The project machine's published baseline (medians of 3; docs/design-notes.md): 1 process, pool 16.
 BASELINE_NAIVE = 3644.0  # INSERT + COMMIT per request
 BASELINE_AUTOCOMMIT = 5225.0  # single-statement autocommit INSERT
 
@@ -190,7 +190,8 @@ def main() -> int:
                 )
     finally:
         with psycopg.connect(db_url) as conn:
-            stored = conn.execute("SELECT count(*) FROM webhook_events WHERE id NOT LIKE 'm%'").fetchone()[0]
+            row = conn.execute("SELECT count(*) FROM webhook_events WHERE id NOT LIKE 'm%'").fetchone()
+            stored = row[0] if row else 0
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ours = median([r["rps"] for r in results["tenrusl"]])

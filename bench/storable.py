@@ -14,6 +14,7 @@ import json
 import statistics
 import timeit
 from collections.abc import Callable
+from functools import partial
 
 from tenrusl.storable import load_signed_json
 from tenrusl.store.base import check_text_params
@@ -73,8 +74,8 @@ def per_call_us(fn: Callable[[], object], number: int) -> float:
 def main() -> None:
     print(f"{'payload':<10}{'bytes':>8}{'json.loads':>14}{'load_signed_json':>20}{'overhead':>12}")
     for name, body, number in (("small", SMALL, 20000), ("medium", MEDIUM, 3000), ("large", LARGE, 200)):
-        base = per_call_us(lambda b=body: json.loads(b), number)
-        ours = per_call_us(lambda b=body: load_signed_json(b), number)
+        base = per_call_us(partial(json.loads, body), number)
+        ours = per_call_us(partial(load_signed_json, body), number)
         print(f"{name:<10}{len(body):>8}{base:>12.2f}us{ours:>18.2f}us{ours - base:>+10.2f}us")
     hostile = per_call_us(lambda: load_signed_json(HOSTILE), 5000)
     print(f"{'hostile':<10}{len(HOSTILE):>8}{'':>14}{hostile:>18.2f}us  (careful parse + repair walk)")

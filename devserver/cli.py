@@ -24,8 +24,9 @@ from receiver.providers import provider_class
 from receiver.server import ReceiverRunner
 from receiver.simulate.sandbox import SandboxKeys, dev_env, sandbox_app, write_env_file
 from retry_job.ticker import RetryTicker
+from tenrusl.cli import with_flags
 from tenrusl.embedded import EmbeddedServer, free_port, start_postgres
-from tenrusl.ids import new_id, new_ulid_upper
+from tenrusl.ids import new_id
 from tenrusl.logs import configure_logging
 from tenrusl.migrate import migrate
 from tenrusl.settings import Settings
@@ -71,7 +72,7 @@ async def create_demo_payment(app: web.Application) -> str:
     payment = await app[STORE].insert_payment(
         id=new_id(),
         provider="mock",
-        provider_ref=f"sim_mock_{new_ulid_upper()}",
+        provider_ref=f"sim_mock_{new_id()}",
         amount=150000,
         currency="IDR",
         description="tenrusl dev demo payment",
@@ -177,15 +178,12 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
-    if args.host:
-        settings = settings.replace(host=args.host)
-    if args.port:
-        settings = settings.replace(port=args.port)
+    settings = with_flags(settings, args, {"host": "host", "port": "port"})
     asyncio.run(run_dev(settings, args.retry_interval, not args.no_retry, sandbox=not args.no_sandbox))
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "dev", help="run everything locally: embedded PostgreSQL, migrations, receiver, retry ticks"
     )

@@ -9,3 +9,14 @@ standard-library module that Python imports before any user code. Modules:
 - ``handlers``: the kopf handlers (``kopf run -m tenrusl_operator.handlers`` finds them).
 - ``cli``: ``tenrusl operator``; ``plugin``: ``kubectl tenrusl``.
 """
+
+if __name__ == "operator":
+    # Python found this folder before the standard library's `operator` (the repository root is
+    # first on sys.path, and nothing imported `operator` yet, e.g. under `python -S`). Everything
+    # that needs the real module (collections, for one) would then fail with a puzzling error.
+    raise ImportError(
+        "TenRusl's operator/ folder was imported as the standard library's `operator` module, "
+        "because the repository root is first on sys.path. Start Python in safe-path mode "
+        "(`python -P -m ...` or PYTHONSAFEPATH=1) or use the console scripts (`tenrusl`, "
+        "`kubectl-tenrusl`); the folder's import name is `tenrusl_operator`."
+    )

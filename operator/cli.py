@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 
+from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
@@ -52,7 +53,7 @@ def configure_operator_logging(level: str) -> None:
             handler.addFilter(KopfFields())
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "operator", help="run the WebhookRetryPolicy operator (pause and tune retries with kubectl)"
     )
@@ -62,16 +63,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
+FLAG_SETTINGS = {
+    "namespace": "operator_namespace",
+    "all_namespaces": "operator_clusterwide",
+    "liveness_port": "operator_liveness_port",
+}
+
+
 def resolve(args: argparse.Namespace, settings: Settings) -> Settings:
     """Flags over environment: the settings this run uses."""
-    changes: dict[str, object] = {}
-    if args.namespace:
-        changes["operator_namespace"] = args.namespace
-    if args.all_namespaces:
-        changes["operator_clusterwide"] = True
-    if args.liveness_port is not None:
-        changes["operator_liveness_port"] = args.liveness_port
-    return settings.replace(**changes) if changes else settings
+    return with_flags(settings, args, FLAG_SETTINGS)
 
 
 def default_namespace() -> str:

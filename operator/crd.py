@@ -21,7 +21,6 @@ GROUP = "tenrusl.io"
 VERSION = "v1alpha1"
 PLURAL = "webhookretrypolicies"
 KIND = "WebhookRetryPolicy"
-SHORT_NAME = "wrp"
 CRD_NAME = f"{PLURAL}.{GROUP}"
 API_VERSION = f"{GROUP}/{VERSION}"
 

@@ -36,7 +36,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=crd.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=crd.GROUP)
     settings.watching.server_timeout = 300
-    settings.peering.standalone = True  # one replica with the Recreate strategy (DESIGN section 6)
+    settings.peering.standalone = True  # one replica, Recreate strategy (docs/design-notes.md)
     # No runtime scan of namespaces and CRDs: the namespaced Role grants neither, and the watched
     # namespace is named exactly (the chart installs the CRD before the operator starts).
     settings.scanning.disabled = True
@@ -112,13 +112,20 @@ async def observe(
 
 @kopf.on.delete(*RESOURCE, retries=5, backoff=3)
 async def release_cronjob(
-    body: kopf.Body, spec: kopf.Spec, namespace: str, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body,
+    spec: kopf.Spec,
+    namespace: str | None,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    **_: Any,
 ) -> None:
     """Deleting a policy resumes its CronJob; the owned ConfigMap goes with the policy.
 
     A missing CronJob is fine (nothing to resume), and after 5 failed tries kopf gives up and
     releases the finalizer, so this handler cannot hold a deletion hostage.
     """
+    if namespace is None:  # kopf's type allows it (cluster-scoped kinds); a policy is namespaced
+        raise kopf.PermanentError("a WebhookRetryPolicy without a namespace cannot name its CronJob")
     name = reconcile.cronjob_name(spec)
     cronjob = await asyncio.to_thread(kube.read_cronjob, memo.conn.api, namespace, name)
     if cronjob is None:

@@ -75,10 +75,6 @@ def _json(response: Any) -> dict[str, Any]:
     return json.loads(response.data or b"{}")
 
 
-def not_found(exc: BaseException) -> bool:
-    return isinstance(exc, ApiException) and exc.status == 404
-
-
 def api_message(exc: ApiException) -> str:
     """The ``message`` of the API server's Status body, else the HTTP reason."""
     try:
@@ -144,8 +140,11 @@ def ensure_configmap(api: client.ApiClient, body: Mapping[str, Any]) -> str:
     except ApiException as exc:
         if exc.status != 404:
             raise
-        core.create_namespaced_config_map(
-            meta["namespace"], dict(body), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        core.create_namespaced_config_map(  # the client takes a plain dict as the body
+            meta["namespace"],
+            dict(body),  # type: ignore[arg-type]
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
         )
         return "created"
     old_meta = current.get("metadata") or {}

@@ -20,10 +20,11 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from tenrusl_operator import crd, kube, reconcile
 
-from tenrusl.policy import PolicyError, RetryPolicy
-from tenrusl.settings import BACKOFF_MODES
+from tenrusl.policy import KNOBS, Knob, PolicyError, RetryPolicy
 
 DEFAULT_NAME = "default"
+# The knobs a WebhookRetryPolicy spec holds (the others are environment only).
+TUNABLE = tuple(knob for knob in KNOBS if knob.file_key)
 POLL_S = 0.1
 RUNS_SHOWN = 5
 
@@ -58,12 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(run=_status)
     sub = commands.add_parser("tune", parents=[common], help="change batch size, attempts or backoff")
     sub.add_argument("name", nargs="?", help=name_help)
-    sub.add_argument("--limit", type=int, help="events claimed per batch (1..2000)")
-    sub.add_argument("--mode", choices=BACKOFF_MODES, help="backoff jitter mode")
-    sub.add_argument("--base-ms", type=int, help="base delay in ms")
-    sub.add_argument("--cap-ms", type=int, help="largest delay in ms (>= base)")
-    sub.add_argument("--max-attempts", type=int, help="attempts before dead-lettering (1..1000)")
-    sub.add_argument("--lease-seconds", type=int, help="claim lease in seconds (5..86400)")
+    for knob in TUNABLE:  # one flag per policy knob, its help from the policy table
+        help_text = f"{knob.meaning} ({knob.bounds}; default {knob.default})"
+        if knob.choices:
+            sub.add_argument(_flag(knob), choices=knob.choices, help=help_text)
+        else:
+            sub.add_argument(_flag(knob), type=int, help=help_text)
     sub.add_argument("--providers", help="comma-separated providers to retry, or 'all'")
     sub.set_defaults(run=_tune)
     return parser
@@ -153,23 +154,21 @@ def _tune(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> in
     return 0
 
 
+def _flag(knob: Knob) -> str:
+    return "--" + knob.field.replace("_", "-")
+
+
 def tune_patch(args: argparse.Namespace) -> dict[str, Any]:
     """The spec merge patch the ``tune`` flags ask for."""
     change: dict[str, Any] = {}
-    for flag, field in (
-        ("limit", "limit"),
-        ("max_attempts", "maxAttempts"),
-        ("lease_seconds", "leaseSeconds"),
-    ):
-        if getattr(args, flag) is not None:
-            change[field] = getattr(args, flag)
-    backoff = {
-        field: getattr(args, flag)
-        for flag, field in (("mode", "mode"), ("base_ms", "baseMs"), ("cap_ms", "capMs"))
-        if getattr(args, flag) is not None
-    }
-    if backoff:
-        change["backoff"] = backoff
+    for knob in TUNABLE:
+        value = getattr(args, knob.field)
+        if value is not None:
+            *parents, leaf = str(knob.file_key).split(".")
+            node = change
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[leaf] = value
     if args.providers is not None:
         names = [p.strip().lower() for p in args.providers.split(",") if p.strip()]
         change["providers"] = [] if names == ["all"] else names
@@ -177,15 +176,7 @@ def tune_patch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _differences(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
-    fields = (
-        ("limit", "limit"),
-        ("maxAttempts", "max_attempts"),
-        ("leaseSeconds", "lease_seconds"),
-        ("backoff.mode", "mode"),
-        ("backoff.baseMs", "base_ms"),
-        ("backoff.capMs", "cap_ms"),
-        ("providers", "providers"),
-    )
+    fields = [(str(knob.file_key), knob.field) for knob in TUNABLE] + [("providers", "providers")]
     rows = []
     for label, attr in fields:
         old = getattr(before, attr) if before is not None else "?"

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from receiver.errors import ApiError
 from receiver.keys import SETTINGS
-from receiver.providers.base import matches_any
+from tenrusl.security import matches_any
 
 
 def accepted_keys(request: web.Request) -> list[str]:

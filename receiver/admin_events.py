@@ -23,7 +23,7 @@ from aiohttp import web
 from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.keys import STORE
-from receiver.query import query_bool, query_date, query_page, query_text
+from receiver.query_params import query_bool, query_date, query_page, query_text
 from receiver.resources import event_summary
 from tenrusl.constants import EVENT_STATES
 from tenrusl.storable import is_storable_text

@@ -28,7 +28,8 @@ log = logging.getLogger("tenrusl.receiver")
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     async with open_pool(app[SETTINGS]) as pool:
-        app[STORE] = Store(pool, observe=app[METRICS].observe_query)
+        metrics = app[METRICS]
+        app[STORE] = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
         yield
 
 
@@ -40,9 +41,9 @@ async def providers_context(app: web.Application) -> AsyncIterator[None]:
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
     """One shared Redis client; creating it does not connect, so a Redis outage never blocks start-up."""
-    client = aioredis.from_url(
-        app[SETTINGS].redis_url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=1.0
-    )
+    url = app[SETTINGS].redis_url
+    assert url, "redis_context is installed only when TENRUSL_REDIS_URL is set"
+    client = aioredis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=1.0)
     app[REDIS] = client
     app[RATE_LIMITER].attach(client)
     yield

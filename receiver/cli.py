@@ -7,6 +7,7 @@ import sys
 
 from receiver.app import create_app
 from receiver.server import run
+from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
@@ -18,15 +19,11 @@ def serve(settings: Settings) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.host:
-        settings = settings.replace(host=args.host)
-    if args.port:
-        settings = settings.replace(port=args.port)
-    serve(settings)
+    serve(with_flags(settings, args, {"host": "host", "port": "port"}))
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
     parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")

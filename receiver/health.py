@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from receiver.errors import error_response
 from receiver.keys import METRICS, STATE, STORE
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.migrate import latest_version
@@ -48,17 +49,17 @@ async def ready(request: web.Request) -> web.Response:
 
 
 def _not_ready(code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=503)
+    return error_response(503, code, message)
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text. The database gauges come from a snapshot shared by all scrapes: one query
+    per SNAPSHOT_MAX_AGE_S at most; a scrape waits SNAPSHOT_TIMEOUT_S for it, then is served the
+    last values (and the request-path metrics) anyway."""
     m = request.app[METRICS]
-    if not m.snapshot_is_fresh(SNAPSHOT_MAX_AGE_S):
-        try:
-            m.set_snapshot(await asyncio.wait_for(request.app[STORE].metrics_snapshot(), SNAPSHOT_TIMEOUT_S))
-            m.db_up.set(1)
-        except (DatabaseUnavailable, TimeoutError):
-            m.db_up.set(0)  # serve the request-path metrics anyway; the gauges keep their last value
+    await m.refresh(
+        request.app[STORE].metrics_snapshot, max_age_s=SNAPSHOT_MAX_AGE_S, timeout_s=SNAPSHOT_TIMEOUT_S
+    )
     return web.Response(
         body=m.render(),
         content_type="text/plain",

@@ -1,4 +1,4 @@
-"""Idempotency-Key resolution and request hashing (original-spec 2.1 and 2.2), as pure functions."""
+"""Idempotency-Key resolution and request hashing (docs/design-notes.md), as pure functions."""
 
 from __future__ import annotations
 

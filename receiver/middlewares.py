@@ -90,6 +90,14 @@ def route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The HTTP method, or ``other``: clients may send any token as a method."""
+    return method if method in _METHODS else "other"
+
+
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -105,7 +113,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         elapsed = time.perf_counter() - started
         route = route_label(request)
         metrics = request.app[METRICS]
-        metrics.http_requests.labels(route, request.method, str(status)).inc()
+        metrics.http_requests.labels(route, method_label(request.method), str(status)).inc()
         metrics.http_duration.labels(route).observe(elapsed)
         access_log.info(
             "request",

@@ -15,12 +15,12 @@ from receiver.admin import require_admin
 from receiver.errors import ApiError, ValidationFailed
 from receiver.idempotency import request_hash, resolve_key
 from receiver.keys import SETTINGS, STORE
-from receiver.payload import is_json
-from receiver.query import query_date, query_page, query_text
+from receiver.media_types import is_json
+from receiver.query_params import query_date, query_page, query_text
 from receiver.resources import event_summary, payment_resource
 from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES
 from tenrusl.errors import DatabaseUnavailable
-from tenrusl.ids import new_id, new_ulid_upper
+from tenrusl.ids import new_id, normalise_id
 from tenrusl.storable import JsonRejected, ascii_int, has_unstorable_text, is_storable_text, load_json
 from tenrusl.store import PaymentFilter
 
@@ -64,7 +64,7 @@ def parse_amount(value: Any) -> Any:
 
 
 def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
-    """Normalise and validate a create request (original-spec 1.2); 422 lists every bad field."""
+    """Normalise and validate a create request (docs/design-notes.md); 422 lists every bad field."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     errors: dict[str, list[str]] = {}
@@ -153,7 +153,7 @@ async def create_payment(request: web.Request) -> web.Response:
             payment = await store.insert_payment(
                 id=new_id(),
                 provider=command.provider,
-                provider_ref=f"sim_{prefix}_{new_ulid_upper()}",
+                provider_ref=f"sim_{prefix}_{new_id()}",
                 amount=command.amount,
                 currency=command.currency,
                 description=command.description,
@@ -183,7 +183,7 @@ async def _release_quietly(store: Any, key: str) -> None:
 async def get_payment(request: web.Request) -> web.Response:
     store = request.app[STORE]
     payment_id = request.match_info["id"]
-    payment = await store.get_payment(payment_id) if _ID.fullmatch(payment_id) else None
+    payment = await store.get_payment(normalise_id(payment_id)) if _ID.fullmatch(payment_id) else None
     if payment is None:
         raise ApiError(404, "payment_not_found", "Payment not found.")
     data = payment_resource(payment)

@@ -1,4 +1,4 @@
-"""Per-provider webhook rate limits: fixed windows per second and per minute (original-spec 1.7).
+"""Per-provider webhook rate limits: fixed windows per second and per minute (docs/providers-ops.md).
 
 Counting happens in Redis so that every replica shares one budget; when Redis is unreachable the
 limiter falls back to an in-process counter (each replica then enforces the limit on its own),

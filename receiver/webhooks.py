@@ -1,10 +1,11 @@
 """The webhook gate: ``POST /api/v1/webhooks/{provider}``.
 
-Order (DESIGN section 4): provider known and allowed (404), rate limit (429), content type (415),
-size cap on the bytes actually read (413), empty body (400), signature and timestamp on the raw
-bytes (401), parse (400), event id, then one database round trip that stores and applies the
-event. 202 is sent only after that statement committed; when the database is unreachable the
-answer is 503 with Retry-After, so the provider redelivers.
+Order: provider known and allowed (404), rate limit (429), content type (415), size cap on the bytes
+actually read (413), empty body (400), signature and timestamp on the raw bytes (401), parse (400),
+event id (an id longer than its column is hashed, never refused), the optional event-type allowlist
+(422), then one database round trip that stores and applies the event. 202 is sent only after that
+statement committed; when the database is unreachable the answer is 503 with Retry-After, so the
+provider redelivers.
 
 A delivery whose signature verifies is stored whatever it holds (docs/input-rules.md): only a
 body that is not JSON (or a form) at all, or nests deeper than tenrusl.storable.MAX_JSON_DEPTH,
@@ -25,12 +26,13 @@ from aiohttp import web
 from receiver.errors import ApiError
 from receiver.event_types import check_event_type
 from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
+from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
-from receiver.payload import is_json
-from receiver.providers.base import FORM, JSON, EventId, Provider, SignedRequest, generated_event_id
+from receiver.providers.base import FORM, JSON, Provider, SignedRequest
 from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF, PAYMENT_PENDING
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
+from tenrusl.providers import EventId, generated_event_id
 from tenrusl.storable import (
     JSON_TOO_DEEP,
     JsonRejected,
@@ -217,7 +219,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     outcome = "rejected"
     quota: dict[str, str] = {}  # X-RateLimit-* headers, on every answer once the limiter ran
     try:
-        # Before the signature check, so unsigned floods spend their own quota (original-spec 1.7).
+        # Before the signature check, so unsigned floods spend their own quota (docs/providers-ops.md).
         quota = await app[RATE_LIMITER].enforce(name, client_ip(request, settings.trusted_proxies))
         response = await _gate(request, provider, settings)
         response.headers.update(quota)
@@ -263,13 +265,15 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
         )
         verdict = None
     if verdict is None or not verdict.ok:
+        reason = verdict.reason if verdict else "verification_exception"
+        request.app[METRICS].count_signature_failure(provider.name, reason)
         log.warning(
             "webhook signature rejected",
             extra={
                 "action": "verify",
                 "provider": provider.name,
                 "result": "failed",
-                "reason": verdict.reason if verdict else "verification_exception",
+                "reason": reason,
                 "ip": signed.remote_ip,
             },
         )
@@ -339,12 +343,13 @@ def extract(
     A verified event is stored even then (with a body-hash id and the issue recorded): answering
     500 would only make the provider redeliver the same bytes until it gives up.
     """
+    spec = provider.spec  # what the notification says: the core's reading of this provider
     try:
         return Extracted(
-            provider.event_id(payload, signed) or generated_event_id(body),
-            provider.event_type(payload, signed),
-            provider.payment_status(payload),
-            provider.payment_ref(payload),
+            spec.event_id(payload, signed.headers) or generated_event_id(body),
+            spec.event_type(payload, signed.headers),
+            spec.payment_status(payload),
+            spec.payment_ref(payload),
         )
     except Exception as exc:
         log.warning(

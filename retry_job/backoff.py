@@ -1,7 +1,7 @@
 """Retry delays: exponential backoff with full, equal or decorrelated jitter, or a fixed schedule.
 
 Pure functions, no I/O; randomness comes from an injectable :class:`random.Random` so every mode
-can be tested alone and reproduced. The formulas are the original's (original-spec 6.1):
+can be tested alone and reproduced. The formulas are the original's (docs/retry.md, "Backoff"):
 
 * ``exp(n) = min(cap, base * 2**(n-1))`` for attempt ``n >= 1`` (clamped to ``max_attempts``);
 * **full**: a uniform integer in ``[0, exp]``;
@@ -13,8 +13,8 @@ Two things differ from the original, on purpose:
 
 * an explicit **schedule** (a list of delays, as Svix and Standard Webhooks publish) replaces the
   formula when given: attempt ``n`` waits ``schedule[n-1]``, and the last entry repeats;
-* every delay is floored at ``min_ms`` (``TENRUSL_RETRY_MIN_LEASE_MS``), so full jitter can never
-  schedule an event "now" and spin it (original defect 20).
+* every delay is floored at ``min_ms`` (``TENRUSL_RETRY_MIN_DELAY_MS``), so full jitter can never
+  schedule an event "now" and spin it (docs/design-notes.md, defect 20).
 
 "Attempt n" is the attempt that just failed: after attempt ``n`` the event waits
 ``delay(n)`` before attempt ``n + 1``. With ``max_attempts = M`` an event therefore waits ``M - 1``
@@ -27,13 +27,19 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MODES = ("full", "equal", "decorrelated")
+from tenrusl.policy import BACKOFF_MODES, RetryPolicy
 
 
-def normalise_mode(mode: str | None) -> str:
-    """Lower-cased and trimmed; anything unknown is ``full``, as in the original."""
-    cleaned = (mode or "").strip().lower()
-    return cleaned if cleaned in MODES else "full"
+def normalise_mode(mode: str) -> str:
+    """Lower-cased and trimmed; an unknown mode is a ValueError, never quietly ``full``.
+
+    (The original mapped anything unknown to ``full``; a policy with a typo would then run with
+    another jitter than the one its author asked for.)
+    """
+    cleaned = mode.strip().lower()
+    if cleaned not in BACKOFF_MODES:
+        raise ValueError(f"backoff mode {mode!r} is not one of {', '.join(BACKOFF_MODES)}")
+    return cleaned
 
 
 def exp_delay(attempt: int, base_ms: int, cap_ms: int, max_attempts: int = 0) -> int:
@@ -73,7 +79,7 @@ def jitter_delay(
     attempt: int,
     base_ms: int,
     cap_ms: int,
-    mode: str = "full",
+    mode: str,
     max_attempts: int = 0,
     prev_ms: int | None = None,
     rng: random.Random | None = None,
@@ -99,18 +105,30 @@ def _mean_at_least(lo: int, hi: int, floor: int) -> float:
 class Backoff:
     """A retry schedule: the mode and its numbers, or an explicit list of delays.
 
-    ``delay(n)`` draws the wait after failed attempt ``n``; ``expected(n)`` is its mean, which is
-    what the README table and the ">= 72 h" guarantee are computed from. For decorrelated mode
-    the mean follows the original's rule ``prev = exp`` (the runner passes the event's real
-    previous delay, which makes the walk random; see docs/retry.md).
+    Built only from a policy (:meth:`from_policy`), so its numbers have one source: the policy
+    table in tenrusl/policy.py. ``delay(n)`` draws the wait after failed attempt ``n``;
+    ``expected(n)`` is its mean, which is what the docs/retry.md table and the ">= 72 h" guarantee
+    are computed from. For decorrelated mode the mean follows the original's rule ``prev = exp``
+    (the runner passes the event's real previous delay, which makes the walk random).
     """
 
-    mode: str = "full"
-    base_ms: int = 60_000
-    cap_ms: int = 43_200_000
-    max_attempts: int = 22
-    schedule_ms: tuple[int, ...] = ()
-    min_ms: int = 250
+    mode: str
+    base_ms: int
+    cap_ms: int
+    max_attempts: int
+    schedule_ms: tuple[int, ...]
+    min_ms: int
+
+    @classmethod
+    def from_policy(cls, policy: RetryPolicy) -> Backoff:
+        return cls(
+            mode=normalise_mode(policy.mode),
+            base_ms=policy.base_ms,
+            cap_ms=policy.cap_ms,
+            max_attempts=policy.max_attempts,
+            schedule_ms=tuple(policy.schedule_ms),
+            min_ms=policy.min_delay_ms,
+        )
 
     def delay(self, attempt: int, rng: random.Random | None = None, prev_ms: int | None = None) -> int:
         if self.schedule_ms:
@@ -139,7 +157,7 @@ class Backoff:
         return sum(self.expected(n) for n in range(1, self.max_attempts))
 
     def table(self) -> list[ScheduleRow]:
-        """One row per wait: the README's per-attempt table."""
+        """One row per wait: the per-attempt table of docs/retry.md."""
         rows: list[ScheduleRow] = []
         total = 0.0
         for n in range(1, self.max_attempts):
@@ -164,7 +182,7 @@ def human(ms: float) -> str:
     if ms < 1000:
         return f"{ms:.0f}ms"
     seconds = round(ms / 1000)
-    parts = []
+    parts: list[str] = []
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size or (unit == "s" and not parts):
             parts.append(f"{seconds // size}{unit}")
@@ -173,7 +191,7 @@ def human(ms: float) -> str:
 
 
 def format_table(backoff: Backoff, rows: Sequence[ScheduleRow] | None = None) -> str:
-    """A Markdown table of ``backoff.table()``, for `tenrusl retry schedule` and the README."""
+    """A Markdown table of ``backoff.table()``, for `tenrusl retry schedule` and docs/retry.md."""
     rows = backoff.table() if rows is None else rows
     lines = [
         "| after attempt | min | expected | max | expected total |",

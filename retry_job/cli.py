@@ -1,7 +1,8 @@
 """`tenrusl retry once|run|one|replay|unlock|schedule` and `tenrusl status`.
 
 Exit codes: 0 the command did its work (a run that was busy or paused, or whose events failed,
-also did its work); 1 the database is unreachable; 2 the policy or an argument is invalid;
+also did its work); 1 the database is unreachable (the `tenrusl` command reports it for every
+handler); 2 the configuration, the policy or an argument is invalid;
 3 `retry one` could not claim the event (missing, processed, not due, leased or dead without
 ``--force``).
 """
@@ -19,15 +20,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from retry_job.backoff import MODES, format_table, human
+from retry_job.backoff import Backoff, format_table, human
 from retry_job.lock import REDIS_LOCK_KEY, force_unlock
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.policy import resolve_policy
 from retry_job.runner import EXIT_DB, EXIT_POLICY, Runner, RunOptions
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
-from tenrusl.errors import DatabaseUnavailable
 from tenrusl.logs import configure_logging
-from tenrusl.policy import PolicyError
+from tenrusl.policy import KNOBS, PolicyError
+from tenrusl.providers import check_provider_settings
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 
@@ -44,7 +45,7 @@ HELP_FORCE = (
 HELP_REPLAY = "bring dead (or failed) events back: status failed, attempts 0, due now"
 HELP_UNLOCK = f"delete the Redis run lock ({REDIS_LOCK_KEY}) left by a crashed run"
 HELP_SCHEDULE = "print the expected delay of every attempt under the effective policy"
-HELP_STATUS = "events by state, the due backlog and its age, and the last retry runs"
+HELP_STATUS = "events by state, the due backlog and its age, running and abandoned runs, the last runs"
 
 
 def _actor() -> str:
@@ -71,19 +72,14 @@ def _providers(value: str) -> tuple[str, ...]:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    """RetryPolicy overrides from `retry run`/`schedule` flags; absent flags are None."""
-    return {
-        "limit": getattr(args, "limit", None),
-        "max_attempts": getattr(args, "max_attempts", None),
-        "mode": getattr(args, "mode", None),
-        "base_ms": getattr(args, "base_ms", None),
-        "cap_ms": getattr(args, "cap_ms", None),
-        "providers": getattr(args, "provider", None),
-        "lease_seconds": getattr(args, "lease_seconds", None),
-    }
+    """RetryPolicy overrides from `retry run`/`schedule` flags (see _policy_flags); absent ones are None."""
+    flags = {knob.field: getattr(args, knob.field, None) for knob in KNOBS if knob.file_key}
+    return {**flags, "providers": getattr(args, "provider", None)}
 
 
 def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on a small pool. DatabaseUnavailable goes up to `tenrusl`, which exits 1."""
+
     async def main() -> T:
         # A run needs few connections: the claim/settle one, plus the advisory lock's own.
         async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2)) as pool:
@@ -97,6 +93,7 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
+    check_provider_settings(settings)  # a bad provider setting stops the run before it claims
     flags = _flags(args)
     if getattr(args, "dry_run", False):
         return _dry_run(settings, flags)
@@ -129,11 +126,7 @@ def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
         return EXIT_POLICY
 
     async def work(store: Store) -> int:
-        try:
-            due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl retry: {exc}", file=sys.stderr)
-            return EXIT_DB
+        due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
         print(f"dry run: policy {json.dumps(policy.to_file(), sort_keys=True)}")
         if policy.paused:
             print("dry run: the policy is paused; a run would claim nothing")
@@ -150,6 +143,7 @@ def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
 
 def _one(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
+    check_provider_settings(settings)
 
     async def work(store: Store) -> int:
         runner = Runner(settings, store, RunOptions(trigger="manual-one"))
@@ -187,11 +181,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     actor = _actor()
 
     async def work(store: Store) -> int:
-        try:
-            count = await store.replay_events(flt, actor=actor, dry_run=args.dry_run)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl retry: {exc}", file=sys.stderr)
-            return EXIT_DB
+        count = await store.replay_events(flt, actor=actor, dry_run=args.dry_run)
         if args.dry_run:
             print(f"dry run: {count} event(s) would be replayed")
             return 0
@@ -244,13 +234,13 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> int:
     except PolicyError as exc:
         print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
         return EXIT_POLICY
-    backoff = backoff_for(policy, settings)
+    backoff = Backoff.from_policy(policy)
     head = (
         f"mode={policy.mode} baseMs={policy.base_ms} capMs={policy.cap_ms} maxAttempts={policy.max_attempts}"
     )
     if policy.schedule_ms:
         head += f" schedule={list(policy.schedule_ms)}"
-    print(head + f" minDelayMs={settings.retry_min_lease_ms}\n")
+    print(head + f" minDelayMs={policy.min_delay_ms}\n")
     print(format_table(backoff))
     return 0
 
@@ -260,12 +250,8 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     async def work(store: Store) -> int:
-        try:
-            state = await store.retry_status()
-            runs = await store.recent_retry_runs(args.runs)
-        except DatabaseUnavailable as exc:
-            print(f"tenrusl status: {exc}", file=sys.stderr)
-            return EXIT_DB
+        state = await store.retry_status()
+        runs = await store.recent_retry_runs(args.runs)
         if args.json:
             print(json.dumps({**state, "runs": runs}, default=str, indent=2))
             return 0
@@ -275,6 +261,8 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"due backlog:    {state['due']}")
         print(f"oldest due age: {human(state['oldest_due_seconds'] * 1000) if state['due'] else '-'}")
         print(f"next retry at:  {state['next_due_at'] or '-'}")
+        print(f"runs running:   {state['runs_running']}")
+        print(f"abandoned runs: {state['runs_abandoned_24h']} in the last 24 h (killed before they finished)")
         print("last runs:")
         for r in runs:
             took = r["finished_at"] - r["started_at"] if r["finished_at"] else None
@@ -299,16 +287,18 @@ def _secs(delta: timedelta | None) -> str:
 
 
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, help="events per batch (policy `limit`)")
-    parser.add_argument("--max-attempts", type=int, help="attempts before dead (policy `maxAttempts`)")
-    parser.add_argument("--mode", choices=MODES, help="jitter mode (policy `backoff.mode`)")
-    parser.add_argument("--base-ms", type=int, help="backoff base (policy `backoff.baseMs`)")
-    parser.add_argument("--cap-ms", type=int, help="backoff cap (policy `backoff.capMs`)")
+    """One flag per policy-file knob, with the table's meaning and bounds as its help."""
+    for knob in (k for k in KNOBS if k.file_key):
+        flag = "--" + knob.field.replace("_", "-")
+        where = f"{knob.meaning}, {knob.bounds} (policy `{knob.file_key}`)"
+        if knob.choices:
+            parser.add_argument(flag, choices=knob.choices, help=where)
+        else:
+            parser.add_argument(flag, type=int, help=where)
     parser.add_argument("--provider", type=_providers, help="only these providers, comma-separated")
-    parser.add_argument("--lease-seconds", type=int, help="claim lease (policy `leaseSeconds`)")
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     retry = commands.add_parser("retry", help="the retry runner and its admin tools")
     sub = retry.add_subparsers(dest="retry_command", metavar="ACTION", required=True)
 
@@ -345,7 +335,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     schedule.set_defaults(handler=_schedule)
 
 
-def register_status(commands: argparse._SubParsersAction) -> None:
+def register_status(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = commands.add_parser("status", help=HELP_STATUS, description=HELP_STATUS)
     status.add_argument("--runs", type=int, default=5, help="how many recent runs to show (default 5)")
     status.add_argument("--json", action="store_true", help="machine-readable output")

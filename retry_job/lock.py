@@ -20,12 +20,11 @@ import asyncio
 import contextlib
 import logging
 
-import psycopg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
-from tenrusl.db import connect
+from tenrusl.db import Connection, connect
 from tenrusl.settings import Settings
 from tenrusl.sql import queries
 
@@ -74,7 +73,7 @@ class RunLock:
         self.ttl_ms = ttl_ms
         self.backend: str | None = None
         self._redis: aioredis.Redis | None = None
-        self._conn: psycopg.AsyncConnection | None = None
+        self._conn: Connection | None = None
         self._renewer: asyncio.Task[None] | None = None
 
     async def acquire(self) -> str | None:

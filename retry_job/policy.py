@@ -2,8 +2,8 @@
 
 Lowest to highest: built-in defaults and the seed's environment knobs (both folded into
 :class:`tenrusl.settings.Settings`), the policy file the operator writes (``TENRUSL_POLICY_FILE``),
-then command-line flags. The file format and its validation live in :mod:`tenrusl.policy`; this
-module only decides the order and builds the :class:`Backoff` the runner uses.
+then command-line flags. The file format, defaults, bounds and validation live in
+:mod:`tenrusl.policy`; this module only decides the order.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from retry_job.backoff import Backoff
 from tenrusl.policy import RetryPolicy, load_policy_file
 from tenrusl.settings import Settings
 
@@ -37,15 +36,3 @@ def resolve_policy(settings: Settings, flags: Mapping[str, Any] | None = None) -
     if flags:
         policy = policy.with_overrides(flags)
     return policy
-
-
-def backoff_for(policy: RetryPolicy, settings: Settings) -> Backoff:
-    """The delays of ``policy``, floored at the minimum lease (original defect 20)."""
-    return Backoff(
-        mode=policy.mode,
-        base_ms=policy.base_ms,
-        cap_ms=policy.cap_ms,
-        max_attempts=policy.max_attempts,
-        schedule_ms=tuple(policy.schedule_ms),
-        min_ms=settings.retry_min_lease_ms,
-    )

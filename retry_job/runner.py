@@ -7,7 +7,8 @@ the policy file says ``paused``. It never waits for work; the CronJob owns the s
 
 Outcomes and exit codes: ``completed``/``paused``/``busy`` exit 0 (failed events are normal work,
 recorded in the counters); ``error`` exits 1 when the database is unreachable and 2 when the
-policy is invalid. Every run that reaches the database leaves a ``retry_runs`` row.
+policy is invalid. Every run that reaches the database leaves a ``retry_runs`` row; a run that is
+killed leaves it ``running``, and the next run to take the lock marks it ``abandoned``.
 """
 
 from __future__ import annotations
@@ -20,15 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from receiver.providers import provider_class
-from receiver.providers.base import Provider
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.policy import resolve_policy
 from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ClaimedEvent, Settled, Store
 
@@ -37,6 +37,12 @@ log = logging.getLogger("tenrusl.retry")
 # Stop claiming after the batch in which this much time passed: well under the CronJob's
 # activeDeadlineSeconds, and the next run starts a minute later anyway.
 DEFAULT_TIME_BUDGET_S = 300.0
+# A run that never took a lock (`retry one`, or killed before the lock) is abandoned this long
+# after its lease ran out.
+ABANDON_GRACE_S = 60
+# Expired Idempotency-Key records each run deletes at most (oldest first): a run a minute clears
+# over 7 million a day, far above what the payments API creates, in one short statement.
+PURGE_LIMIT = 5000
 # Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
 DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 
@@ -53,6 +59,7 @@ class RunResult:
     ok: int = 0
     failed: int = 0
     dead: int = 0
+    idempotency_keys_purged: int = 0
     lock_backend: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -94,7 +101,6 @@ class Runner:
         self.store = store
         self.options = options or RunOptions()
         self.rng = rng or random.Random()
-        self._providers: dict[str, Provider] = {}
         self._stopping = False
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
@@ -125,7 +131,11 @@ class Runner:
                     extra={"action": "retry_run", "run_id": result.run_id, "outcome": "busy"},
                 )
                 return await self._finish(result, "busy", EXIT_OK)
-            return await self._drain(result, policy)
+            await self._sweep_abandoned(result, result.lock_backend, policy)
+            outcome = await self._drain(result, policy)
+            # Housekeeping under the run lock, so one run at a time does it.
+            result.idempotency_keys_purged = await self.store.purge_idempotency_keys(PURGE_LIMIT)
+            return await self._finish(result, outcome, EXIT_OK)
         except DatabaseUnavailable as exc:
             return await self._finish(result, "error", EXIT_DB, str(exc))
         except PolicyError as exc:
@@ -133,12 +143,33 @@ class Runner:
         finally:
             await lock.release()
 
-    async def _drain(self, result: RunResult, policy: RetryPolicy) -> RunResult:
+    async def _sweep_abandoned(self, result: RunResult, backend: str, policy: RetryPolicy) -> None:
+        """Holding the lock proves earlier holders dead: their `running` rows become `abandoned`."""
+        for run in await self.store.retry_run_locked(
+            result.run_id,
+            backend,
+            lease_seconds=policy.lease_seconds,
+            grace_seconds=ABANDON_GRACE_S,
+        ):
+            log.warning(
+                "an earlier retry run never recorded its end; marked abandoned",
+                extra={
+                    "action": "retry_run",
+                    "run_id": run["id"],
+                    "trigger": run["trigger"],
+                    "outcome": "abandoned",
+                    "lock_backend": run["lock_backend"],
+                    "seen_by": result.run_id,
+                },
+            )
+
+    async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
+        """Claim and process batches until done; returns the outcome (completed or paused)."""
         started = time.monotonic()
         while not self._stopping:
             if policy.paused:
                 log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
-                return await self._finish(result, "paused", EXIT_OK)
+                return "paused"
             limit = policy.limit
             if self.options.max_events is not None:
                 limit = min(limit, self.options.max_events - result.claimed)
@@ -153,7 +184,7 @@ class Runner:
             if not batch:
                 break
             result.claimed += len(batch)
-            backoff = backoff_for(policy, self.settings)
+            backoff = Backoff.from_policy(policy)
             for outcome in await self.process_batch(batch, policy, backoff):
                 result.count(outcome)
             if time.monotonic() - started >= self.options.time_budget_s:
@@ -162,7 +193,7 @@ class Runner:
             # Re-read between batches: the operator may pause or retune while we drain.
             policy = self._policy()
             result.policy = policy.to_file()
-        return await self._finish(result, "completed", EXIT_OK)
+        return "completed"
 
     # -- a batch: extract per event, settle all in one round trip ----------------------------------
 
@@ -207,14 +238,18 @@ class Runner:
         return (await self.process_batch([event], policy, backoff))[0]
 
     async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
-        """What the stored payload says: the provider's payment status and reference."""
+        """What the stored payload says: the provider's payment status and reference.
+
+        The core's reading of the provider (tenrusl/providers/), which needs no secret: a bad
+        provider setting cannot fail an event here (the CLI refuses to start on one instead).
+        """
         if self._debug_delay_s:
             await asyncio.sleep(self._debug_delay_s)
-        provider = self._provider(event.provider)
-        payment_ref = provider.payment_ref(event.payload)
+        spec = provider_spec(event.provider)
+        payment_ref = spec.payment_ref(event.payload)
         if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
             payment_ref = None
-        return provider.payment_status(event.payload), payment_ref
+        return spec.payment_status(event.payload), payment_ref
 
     async def _record_error(
         self, event: ClaimedEvent, exc: Exception, delay_ms: int, policy: RetryPolicy
@@ -271,7 +306,7 @@ class Runner:
             outcome = None
             if event is not None:
                 result.claimed = 1
-                outcome = await self.process(event, policy, backoff_for(policy, self.settings))
+                outcome = await self.process(event, policy, Backoff.from_policy(policy))
                 result.count(outcome)
             return await self._finish(result, "completed", EXIT_OK), outcome
         except DatabaseUnavailable as exc:
@@ -281,12 +316,6 @@ class Runner:
 
     def _policy(self) -> RetryPolicy:
         return resolve_policy(self.settings, self.options.flags)
-
-    def _provider(self, name: str) -> Provider:
-        provider = self._providers.get(name)
-        if provider is None:
-            provider = self._providers[name] = provider_class(name)(self.settings)
-        return provider
 
     async def _fail_early(self, result: RunResult, code: int, error: str) -> RunResult:
         """A run that could not start (bad policy): record it if the database is there."""
@@ -331,6 +360,7 @@ class Runner:
                 "ok": result.ok,
                 "failed": result.failed,
                 "dead": result.dead,
+                "idempotency_keys_purged": result.idempotency_keys_purged,
                 "lock_backend": result.lock_backend,
                 "error": error,
             },

@@ -20,11 +20,6 @@ log = logging.getLogger("tenrusl.retry.ticker")
 DEFAULT_INTERVAL_S = 60.0
 
 
-async def run_tick(settings: Settings, store: Store, *, trigger: str = "dev") -> RunResult:
-    """One run, as `tenrusl retry once` would do it, on the caller's store (pool)."""
-    return await Runner(settings, store, RunOptions(trigger=trigger)).run()
-
-
 class RetryTicker:
     """``ticker = RetryTicker(settings, store, interval_s=60); ticker.start(); ... await ticker.stop()``.
 

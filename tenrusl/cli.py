@@ -8,14 +8,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from tenrusl import __version__
+from tenrusl.errors import DatabaseUnavailable
 from tenrusl.settings import Settings, SettingsError
+
+EXIT_DATABASE, EXIT_CONFIGURATION = 1, 2
 
 # A command handler receives the parsed arguments and the settings; it returns the exit code.
 Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def with_flags(settings: Settings, args: argparse.Namespace, fields: Mapping[str, str]) -> Settings:
+    """Flags over environment: each flag given (not None) replaces its settings field.
+
+    ``fields`` maps an argparse destination to a Settings attribute, e.g. ``{"port": "port"}``;
+    declare those flags with ``default=None`` so that "not given" is told apart from a value.
+    """
+    changes = {
+        field: getattr(args, dest) for dest, field in fields.items() if getattr(args, dest) is not None
+    }
+    return settings.replace(**changes) if changes else settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,19 +55,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, read the settings, run the handler; the errors every command shares end here.
+
+    A configuration error exits 2 and an unreachable database exits 1, each with one line on
+    stderr and no traceback, whichever command met it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"tenrusl: configuration error: {exc}", file=sys.stderr)
-        return 2
     handler: Handler = args.handler
     try:
-        return handler(args, settings)
+        return handler(args, Settings.from_env())
     except SettingsError as exc:
         print(f"tenrusl: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIGURATION
+    except DatabaseUnavailable as exc:
+        print(f"tenrusl {args.command}: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
     except KeyboardInterrupt:
         return 130
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# The provider catalogue, in the order the original lists it (original-spec section 0).
+# The provider catalogue, in the order the original lists it (docs/design-notes.md).
 PROVIDERS: tuple[str, ...] = (
     "mock",
     "xendit",
@@ -26,9 +26,8 @@ PAYMENT_PENDING = "pending"
 PAYMENT_SUCCEEDED = "succeeded"
 PAYMENT_FAILED = "failed"
 PAYMENT_STATUSES = (PAYMENT_PENDING, PAYMENT_SUCCEEDED, PAYMENT_FAILED)
-FINAL_PAYMENT_STATUSES = (PAYMENT_SUCCEEDED, PAYMENT_FAILED)
 
-# Webhook event states (DESIGN section 3). The retry runner claims only the retryable ones.
+# Webhook event states (docs/design-notes.md). The retry runner claims only the retryable ones.
 EVENT_RECEIVED = "received"
 EVENT_PROCESSING = "processing"
 EVENT_PROCESSED = "processed"
@@ -37,8 +36,19 @@ EVENT_DEAD = "dead"
 EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_PROCESSED, EVENT_FAILED, EVENT_DEAD)
 RETRYABLE_EVENT_STATES = (EVENT_RECEIVED, EVENT_PROCESSING, EVENT_FAILED)
 
+# Retry-run outcomes (the CHECK on retry_runs.outcome). `running` until the run records its end;
+# `abandoned` when it never will (killed), found by the next run once its lock or lease is gone.
+RUN_RUNNING = "running"
+RUN_COMPLETED = "completed"
+RUN_PAUSED = "paused"
+RUN_BUSY = "busy"
+RUN_ERROR = "error"
+RUN_ABANDONED = "abandoned"
+RUN_OUTCOMES = (RUN_RUNNING, RUN_COMPLETED, RUN_PAUSED, RUN_BUSY, RUN_ERROR, RUN_ABANDONED)
+FINISHED_RUN_OUTCOMES = RUN_OUTCOMES[1:]
+
 # Column limits, kept in step with the migrations; inputs are checked against them so that an
-# over-long value is a 4xx, never a database error (original defect 16).
+# over-long value is a 4xx (or hashed), never a database error (docs/design-notes.md, defect 16).
 MAX_EVENT_ID = 191
 MAX_EVENT_TYPE = 191
 MAX_PROVIDER_REF = 191

@@ -1,8 +1,9 @@
 """The one database pool, and the errors that mean "the database is not there".
 
 Connections are autocommit: a single statement (the webhook ingest is one function call) is its
-own transaction, which saves the COMMIT round trip (reference/perf-baseline.md section 4).
-Multi-statement work opens ``conn.transaction()`` explicitly.
+own transaction, which saves the COMMIT round trip (on this project's 2-core machine, about 5,200
+instead of 3,600 single-insert webhooks/s: docs/design-notes.md, "Round trips"). Multi-statement
+work opens ``conn.transaction()`` explicitly. Rows are dicts (:data:`Connection`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.settings import Settings
 
 log = logging.getLogger("tenrusl.db")
+
+# Every connection TenRusl opens returns rows as dicts, so rows are typed ``DictRow``.
+Connection = psycopg.AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Connection]
 
 # Errors that mean the database (or the path to it) is unavailable, not that our SQL is wrong.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -30,12 +36,26 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
 )
 
+# The kinds of database error counted by the receiver (tenrusl_db_errors_total{kind}).
+DB_ERROR_KINDS = ("unavailable", "timeout", "other")
 
-def connection_kwargs(settings: Settings) -> dict[str, object]:
+
+def error_kind(exc: BaseException) -> str:
+    """``timeout``: a statement or lock wait was cancelled (the database is slow);
+    ``unavailable``: no usable connection (refused, dropped, or none free within the wait);
+    ``other``: any other database error (a bug, a constraint)."""
+    if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+        return "timeout"
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return "unavailable"
+    return "other"
+
+
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    """Everything but the row factory, which both callers pass typed (dict rows)."""
     options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
     return {
         "autocommit": True,
-        "row_factory": dict_row,
         "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
         "options": options,
         "application_name": "tenrusl",
@@ -53,22 +73,30 @@ def require_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def create_pool(settings: Settings) -> AsyncConnectionPool:
+def create_pool(settings: Settings) -> Pool:
     """A closed pool; open it with ``await pool.open()``. It reconnects by itself after an outage."""
     return AsyncConnectionPool(
         require_url(settings),
+        connection_class=Connection,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        kwargs=connection_kwargs(settings),
+        kwargs={**connection_kwargs(settings), "row_factory": dict_row},
         open=False,
         timeout=settings.db_connect_timeout_s,
-        reconnect_timeout=0,  # keep trying for ever: the database may come back
+        # 0: a failed connection attempt is retried once at once, then dropped, instead of
+        # psycopg_pool's timed back-off (1, 2, 4, ... s), whose growing gaps would leave the pool
+        # disconnected long after the database is back. The next request that finds no free
+        # connection starts a new attempt, so the pool reconnects by itself with the first
+        # request after the outage; requests already waiting start none and wait out `timeout`
+        # (then 503), so 503s can outlast the outage by at most TENRUSL_DB_CONNECT_TIMEOUT_SECONDS
+        # (tests/chaos/test_postgres_restart.py measures it).
+        reconnect_timeout=0,
         name="tenrusl",
     )
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
+async def open_pool(settings: Settings) -> AsyncIterator[Pool]:
     """Open the pool without waiting for the database, so a process can start during an outage."""
     pool = create_pool(settings)
     await pool.open(wait=False)
@@ -78,9 +106,11 @@ async def open_pool(settings: Settings) -> AsyncIterator[AsyncConnectionPool]:
         await pool.close()
 
 
-async def connect(settings: Settings) -> psycopg.AsyncConnection:
+async def connect(settings: Settings) -> Connection:
     """One direct connection (migrations, CLI tools); raises DatabaseUnavailable when unreachable."""
     try:
-        return await psycopg.AsyncConnection.connect(require_url(settings), **connection_kwargs(settings))
+        return await psycopg.AsyncConnection.connect(
+            require_url(settings), row_factory=dict_row, **connection_kwargs(settings)
+        )
     except UNAVAILABLE_ERRORS as exc:
         raise DatabaseUnavailable(f"cannot connect to the database: {exc.__class__.__name__}") from exc

@@ -72,7 +72,8 @@ def start_postgres(data_dir: Path, database: str = "tenrusl") -> EmbeddedServer:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def start_redis(data_dir: Path, port: int | None = None) -> EmbeddedServer:

@@ -14,10 +14,6 @@ class DatabaseUnavailable(TenruslError):
     """The database is unreachable; try again later."""
 
 
-class NotMigrated(TenruslError):
-    """The database schema is missing or older than this code; run `tenrusl migrate`."""
-
-
 class UnstorableText(TenruslError, ValueError):
     """A text parameter holds a NUL or an unpaired surrogate, which PostgreSQL cannot store.
 

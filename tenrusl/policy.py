@@ -32,49 +32,98 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tenrusl.constants import PROVIDERS
-from tenrusl.settings import BACKOFF_MODES, Settings
+
+if TYPE_CHECKING:
+    from tenrusl.settings import Settings
 
 POLICY_FILE_VERSION = 1
-MAX_LIMIT = 2000
-MAX_ATTEMPTS = 1000
-MIN_LEASE_S = 5
-MAX_LEASE_S = 86400
-MAX_DELAY_MS = 7 * 24 * 3600 * 1000
+BACKOFF_MODES = ("full", "equal", "decorrelated")
+MAX_DELAY_MS = 7 * 24 * 3600 * 1000  # no single wait is longer than a week
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One tunable of the retry policy: its default, its bounds, and where it can be set.
+
+    The one table of retry defaults and bounds. Settings read their variables through it, the
+    policy file and flags are validated by it, and tests hold the CRD's defaults and bounds, the
+    kubectl plugin's help and docs/retry.md to it.
+    """
+
+    field: str  # the RetryPolicy attribute
+    setting: str  # the Settings attribute
+    env: str  # the variable (TENRUSL_*)
+    file_key: str | None  # the dotted key in the policy file and the CRD spec; None: environment only
+    default: Any
+    minimum: int | None = None
+    maximum: int | None = None
+    choices: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # older variable names, still read after ``env``
+    meaning: str = ""
+
+    @property
+    def bounds(self) -> str:
+        """``"1..2000"`` or ``"full, equal, decorrelated"``: what the help texts print."""
+        return ", ".join(self.choices) if self.choices else f"{self.minimum}..{self.maximum}"
+
+
+KNOBS: tuple[Knob, ...] = (
+    Knob("limit", "scheduler_limit", "TENRUSL_SCHEDULER_LIMIT", "limit", 200, 1, 2000,
+         meaning="events claimed per batch"),
+    Knob("max_attempts", "max_retry_attempts", "TENRUSL_MAX_RETRY_ATTEMPTS", "maxAttempts", 22, 1, 1000,
+         meaning="attempts before an event is dead"),
+    Knob("lease_seconds", "processing_lease_s", "TENRUSL_PROCESSING_LEASE_SECONDS", "leaseSeconds", 120,
+         5, 86400, meaning="how long a claim holds an event (s)"),
+    Knob("mode", "backoff_mode", "TENRUSL_SCHEDULER_BACKOFF_MODE", "backoff.mode", "full",
+         choices=BACKOFF_MODES, meaning="backoff jitter mode"),
+    Knob("base_ms", "retry_base_ms", "TENRUSL_RETRY_BASE_MS", "backoff.baseMs", 60_000, 0, MAX_DELAY_MS,
+         meaning="backoff base delay (ms)"),
+    Knob("cap_ms", "retry_cap_ms", "TENRUSL_RETRY_CAP_MS", "backoff.capMs", 43_200_000, 0, MAX_DELAY_MS,
+         meaning="largest backoff delay (ms), at least the base"),
+    Knob("min_delay_ms", "retry_min_delay_ms", "TENRUSL_RETRY_MIN_DELAY_MS", None, 250, 0, MAX_DELAY_MS,
+         aliases=("TENRUSL_RETRY_MIN_LEASE_MS",), meaning="floor under every retry delay (ms)"),
+)  # fmt: skip
+KNOB = {knob.field: knob for knob in KNOBS}
 
 
 class PolicyError(ValueError):
-    """The policy (file or flags) is invalid; the message names the field."""
+    """The policy (file or flags) is invalid; the message names the field.
+
+    ``field`` is the RetryPolicy attribute at fault, so a caller can name its own source of it
+    (the settings name the variable).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """The effective policy of one retry run."""
+    """The effective policy of one retry run. Defaults come from :data:`KNOBS`."""
 
     paused: bool = False
-    limit: int = 200
-    max_attempts: int = 22
-    lease_seconds: int = 120
-    mode: str = "full"
-    base_ms: int = 60_000
-    cap_ms: int = 43_200_000
+    limit: int = KNOB["limit"].default
+    max_attempts: int = KNOB["max_attempts"].default
+    lease_seconds: int = KNOB["lease_seconds"].default
+    mode: str = KNOB["mode"].default
+    base_ms: int = KNOB["base_ms"].default
+    cap_ms: int = KNOB["cap_ms"].default
     schedule_ms: tuple[int, ...] = ()
     providers: tuple[str, ...] = ()
+    # Environment only (not in the policy file): every delay is at least this long, so full jitter
+    # never schedules an event "now" and spins it (docs/design-notes.md, defect 20).
+    min_delay_ms: int = KNOB["min_delay_ms"].default
     source: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(
-            limit=settings.scheduler_limit,
-            max_attempts=settings.max_retry_attempts,
-            lease_seconds=settings.processing_lease_s,
-            mode=settings.backoff_mode,
-            base_ms=settings.retry_base_ms,
-            cap_ms=settings.retry_cap_ms,
-            providers=(settings.scheduler_provider,) if settings.scheduler_provider else (),
-        )
+        values = {knob.field: getattr(settings, knob.setting) for knob in KNOBS}
+        provider = settings.scheduler_provider
+        return cls(**values, providers=(provider,) if provider else ())
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RetryPolicy:
         """Apply a partial policy (parsed file or flags) on top of this one, then validate."""
@@ -83,20 +132,23 @@ class RetryPolicy:
         return merged
 
     def validate(self) -> None:
-        _bounded("limit", self.limit, 1, MAX_LIMIT)
-        _bounded("maxAttempts", self.max_attempts, 1, MAX_ATTEMPTS)
-        _bounded("leaseSeconds", self.lease_seconds, MIN_LEASE_S, MAX_LEASE_S)
-        _bounded("backoff.baseMs", self.base_ms, 0, MAX_DELAY_MS)
-        _bounded("backoff.capMs", self.cap_ms, 0, MAX_DELAY_MS)
-        if self.mode not in BACKOFF_MODES:
-            raise PolicyError(f"backoff.mode={self.mode!r} is not one of {', '.join(BACKOFF_MODES)}")
+        for knob in KNOBS:
+            name = knob.file_key or knob.env
+            value = getattr(self, knob.field)
+            if knob.choices:
+                if value not in knob.choices:
+                    raise PolicyError(f"{name}={value!r} is not one of {knob.bounds}", knob.field)
+            else:
+                _bounded(name, value, knob.minimum or 0, knob.maximum or 0, knob.field)
         if self.cap_ms < self.base_ms:
-            raise PolicyError(f"backoff.capMs ({self.cap_ms}) must be >= backoff.baseMs ({self.base_ms})")
+            raise PolicyError(
+                f"backoff.capMs ({self.cap_ms}) must be >= backoff.baseMs ({self.base_ms})", "cap_ms"
+            )
         for i, delay in enumerate(self.schedule_ms):
-            _bounded(f"backoff.schedule[{i}]", delay, 0, MAX_DELAY_MS)
+            _bounded(f"backoff.schedule[{i}]", delay, 0, MAX_DELAY_MS, "schedule_ms")
         unknown = sorted(set(self.providers) - set(PROVIDERS))
         if unknown:
-            raise PolicyError(f"providers: unknown provider(s) {unknown}")
+            raise PolicyError(f"providers: unknown provider(s) {unknown}", "providers")
 
     def to_file(self) -> dict[str, Any]:
         """The policy file (version 1) that states this policy completely."""
@@ -121,11 +173,11 @@ class RetryPolicy:
         return data
 
 
-def _bounded(name: str, value: Any, low: int, high: int) -> None:
+def _bounded(name: str, value: Any, low: int, high: int, field: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise PolicyError(f"{name} must be an integer, got {value!r}")
+        raise PolicyError(f"{name} must be an integer, got {value!r}", field)
     if not low <= value <= high:
-        raise PolicyError(f"{name}={value} is out of range {low}..{high}")
+        raise PolicyError(f"{name}={value} is out of range {low}..{high}", field)
 
 
 def _typed(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:

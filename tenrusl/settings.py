@@ -15,11 +15,11 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from tenrusl.constants import PROVIDERS
+from tenrusl.policy import KNOB, KNOBS, Knob, PolicyError, RetryPolicy
 
 T = TypeVar("T")
 
 ENVIRONMENTS = ("production", "development", "test")
-BACKOFF_MODES = ("full", "equal", "decorrelated")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 RATE_LIMIT_KEYS = ("provider", "ip", "ip_provider", "provider_ip")
 
@@ -45,7 +45,7 @@ class _Reader:
                 return name, value.strip()
         return None
 
-    def str(self, default: str, *names: str) -> str:
+    def text(self, default: str, *names: str) -> str:
         found = self.raw(*names)
         return found[1] if found else default
 
@@ -59,7 +59,9 @@ class _Reader:
             raise SettingsError(f"{name}={found[1]!r} is not valid; accepted values: {', '.join(choices)}")
         return value
 
-    def int(self, default: int, *names: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(
+        self, default: int, *names: str, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         found = self.raw(*names)
         if not found:
             return default
@@ -74,7 +76,7 @@ class _Reader:
             raise SettingsError(f"{name}={number} is too large; the maximum is {maximum}")
         return number
 
-    def float(self, default: float, *names: str, minimum: float = 0.0) -> float:
+    def number(self, default: float, *names: str, minimum: float = 0.0) -> float:
         found = self.raw(*names)
         if not found:
             return default
@@ -87,7 +89,7 @@ class _Reader:
             raise SettingsError(f"{name}={number} is too small; the minimum is {minimum}")
         return number
 
-    def bool(self, default: bool, *names: str) -> bool:
+    def flag(self, default: bool, *names: str) -> bool:
         found = self.raw(*names)
         if not found:
             return default
@@ -98,6 +100,13 @@ class _Reader:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise SettingsError(f"{name}={value!r} is not a boolean; accepted values: true, false, 1, 0")
+
+    def knob(self, knob: Knob) -> Any:
+        """A retry policy variable, with the default and bounds of its entry in the policy table."""
+        names = (knob.env, *knob.aliases)
+        if knob.choices:
+            return self.choice(knob.default, knob.choices, *names)
+        return self.integer(knob.default, *names, minimum=knob.minimum, maximum=knob.maximum)
 
     def json_object(self, *names: str) -> dict[str, Any]:
         found = self.raw(*names)
@@ -138,17 +147,18 @@ class Settings:
     signature_leeway_s: int = 300
     signature_strict: bool = False
     retry_after_s: int = 5
-    # Retry knobs of the seed (original-spec section 8); the retry policy layers on these.
-    max_retry_attempts: int = 22
-    retry_base_ms: int = 60_000
-    retry_cap_ms: int = 43_200_000
-    backoff_mode: str = "full"
-    scheduler_limit: int = 200
+    # Retry knobs: their defaults and bounds are the policy table's (tenrusl/policy.py, KNOBS);
+    # the operator's policy file and command-line flags layer on top of these.
+    max_retry_attempts: int = KNOB["max_attempts"].default
+    retry_base_ms: int = KNOB["base_ms"].default
+    retry_cap_ms: int = KNOB["cap_ms"].default
+    backoff_mode: str = KNOB["mode"].default
+    scheduler_limit: int = KNOB["limit"].default
     scheduler_provider: str = ""
-    processing_lease_s: int = 120
-    retry_min_lease_ms: int = 250
+    processing_lease_s: int = KNOB["lease_seconds"].default
+    retry_min_delay_ms: int = KNOB["min_delay_ms"].default
     policy_file: str | None = None
-    # Webhook rate limits (original-spec 1.7).
+    # Webhook rate limits per provider (docs/providers-ops.md).
     rate_per_second: int = 10
     rate_per_minute: int = 600
     rate_key_by: str = "ip_provider"
@@ -183,58 +193,54 @@ class Settings:
                 )
         else:
             # Deny by default in production; the receiver refuses to start without a list
-            # (receiver.providers.load_providers), other processes do not need one.
+            # (receiver/providers/__init__.py, load_providers); other processes do not need one.
             allowlist = () if prod else PROVIDERS
         settings = cls(
             env=env,
-            database_url=r.str("", "TENRUSL_DATABASE_URL", "DATABASE_URL") or None,
-            redis_url=r.str("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
-            host=r.str("127.0.0.1", "TENRUSL_HOST"),
-            port=r.int(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
+            database_url=r.text("", "TENRUSL_DATABASE_URL", "DATABASE_URL") or None,
+            redis_url=r.text("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
+            host=r.text("127.0.0.1", "TENRUSL_HOST"),
+            port=r.integer(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
             log_level=r.choice("INFO", LOG_LEVELS, "TENRUSL_LOG_LEVEL", "LOG_LEVEL", upper=True),
-            db_pool_min=r.int(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
-            db_pool_max=r.int(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
-            db_connect_timeout_s=r.float(3.0, "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS", minimum=0.1),
-            db_statement_timeout_ms=r.int(5000, "TENRUSL_DB_STATEMENT_TIMEOUT_MS", minimum=0),
+            db_pool_min=r.integer(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
+            db_pool_max=r.integer(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
+            db_connect_timeout_s=r.number(3.0, "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS", minimum=0.1),
+            db_statement_timeout_ms=r.integer(5000, "TENRUSL_DB_STATEMENT_TIMEOUT_MS", minimum=0),
             providers_allowlist=allowlist,
-            admin_key=r.str("", "TENRUSL_ADMIN_KEY"),
-            admin_demo_key=r.str("", "TENRUSL_ADMIN_DEMO_KEY", "ADMIN_DEMO_KEY"),
-            admin_header=r.str("X-Admin-Key", "TENRUSL_ADMIN_HEADER", "ADMIN_HEADER"),
-            admin_accept_demo_in_prod=r.bool(False, "TENRUSL_ADMIN_ACCEPT_DEMO_IN_PROD"),
-            idempotency_ttl_s=r.int(
+            admin_key=r.text("", "TENRUSL_ADMIN_KEY"),
+            admin_demo_key=r.text("", "TENRUSL_ADMIN_DEMO_KEY", "ADMIN_DEMO_KEY"),
+            admin_header=r.text("X-Admin-Key", "TENRUSL_ADMIN_HEADER", "ADMIN_HEADER"),
+            admin_accept_demo_in_prod=r.flag(False, "TENRUSL_ADMIN_ACCEPT_DEMO_IN_PROD"),
+            idempotency_ttl_s=r.integer(
                 86400, "TENRUSL_IDEMPOTENCY_TTL_SECONDS", "IDEMPOTENCY_TTL_SECONDS", minimum=86400
             ),
-            idempotency_lock_s=r.int(
+            idempotency_lock_s=r.integer(
                 30, "TENRUSL_IDEMPOTENCY_LOCK_SECONDS", "IDEMPOTENCY_LOCK_SECONDS", minimum=1
             ),
-            webhook_max_payload_bytes=r.int(
+            webhook_max_payload_bytes=r.integer(
                 5 * 1024 * 1024, "TENRUSL_WEBHOOK_MAX_PAYLOAD_BYTES", minimum=1024, maximum=64 * 1024 * 1024
             ),
-            signature_leeway_s=r.int(
+            signature_leeway_s=r.integer(
                 300, "TENRUSL_SIG_TS_LEEWAY_SECONDS", "TENRUSL_SIG_TS_LEEWAY", "SIG_TS_LEEWAY", minimum=1
             ),
-            signature_strict=r.bool(prod, "TENRUSL_SIGNATURE_STRICT"),
-            retry_after_s=r.int(5, "TENRUSL_RETRY_AFTER_SECONDS", minimum=1, maximum=3600),
-            max_retry_attempts=r.int(22, "TENRUSL_MAX_RETRY_ATTEMPTS", minimum=1, maximum=1000),
-            retry_base_ms=r.int(60_000, "TENRUSL_RETRY_BASE_MS", minimum=0),
-            retry_cap_ms=r.int(43_200_000, "TENRUSL_RETRY_CAP_MS", minimum=0),
-            backoff_mode=r.choice("full", BACKOFF_MODES, "TENRUSL_SCHEDULER_BACKOFF_MODE"),
-            scheduler_limit=r.int(200, "TENRUSL_SCHEDULER_LIMIT", minimum=1, maximum=2000),
-            scheduler_provider=r.str("", "TENRUSL_SCHEDULER_PROVIDER").lower(),
-            processing_lease_s=r.int(120, "TENRUSL_PROCESSING_LEASE_SECONDS", minimum=1),
-            retry_min_lease_ms=r.int(250, "TENRUSL_RETRY_MIN_LEASE_MS", minimum=0),
-            policy_file=r.str("", "TENRUSL_POLICY_FILE") or None,
-            rate_per_second=r.int(10, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
-            rate_per_minute=r.int(
+            signature_strict=r.flag(prod, "TENRUSL_SIGNATURE_STRICT"),
+            retry_after_s=r.integer(5, "TENRUSL_RETRY_AFTER_SECONDS", minimum=1, maximum=3600),
+            **{knob.setting: r.knob(knob) for knob in KNOBS},
+            scheduler_provider=r.text("", "TENRUSL_SCHEDULER_PROVIDER").lower(),
+            policy_file=r.text("", "TENRUSL_POLICY_FILE") or None,
+            rate_per_second=r.integer(10, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
+            rate_per_minute=r.integer(
                 600, "TENRUSL_RATE_WEBHOOKS_PER_MINUTE", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE", minimum=1
             ),
             rate_key_by=r.choice("ip_provider", RATE_LIMIT_KEYS, "TENRUSL_WEBHOOK_RATE_LIMIT_KEY_BY"),
             rate_overrides=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON")),
-            trusted_proxies=_csv(r.str("", "TENRUSL_TRUSTED_PROXIES", "TRUSTED_PROXIES")),
+            trusted_proxies=_csv(r.text("", "TENRUSL_TRUSTED_PROXIES", "TRUSTED_PROXIES")),
             allowed_event_types=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_ALLOWED_EVENT_TYPES_JSON")),
-            operator_namespace=r.str("", "TENRUSL_OPERATOR_NAMESPACE"),
-            operator_clusterwide=r.bool(False, "TENRUSL_OPERATOR_CLUSTERWIDE"),
-            operator_liveness_port=r.int(8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535),
+            operator_namespace=r.text("", "TENRUSL_OPERATOR_NAMESPACE"),
+            operator_clusterwide=r.flag(False, "TENRUSL_OPERATOR_CLUSTERWIDE"),
+            operator_liveness_port=r.integer(
+                8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535
+            ),
             environ=MappingProxyType(source),
         )
         if settings.retry_cap_ms < settings.retry_base_ms:
@@ -244,6 +250,7 @@ class Settings:
             )
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError("TENRUSL_DB_POOL_MIN must be <= TENRUSL_DB_POOL_MAX")
+        _check_retry_policy(settings)
         return settings
 
     def replace(self, **changes: Any) -> Settings:
@@ -269,3 +276,12 @@ class Settings:
             return parse(found[1])
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"{found[0]} is not valid: {exc}") from None
+
+
+def _check_retry_policy(settings: Settings) -> None:
+    """The environment's retry policy must be one the runner accepts: checked now, not every run."""
+    try:
+        RetryPolicy.from_settings(settings).validate()
+    except PolicyError as exc:
+        variable = KNOB[exc.field].env if exc.field in KNOB else "TENRUSL_SCHEDULER_PROVIDER"
+        raise SettingsError(f"{variable} is not valid: {exc}") from None

@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import create_app
 from receiver.server import ReceiverRunner
+from tenrusl.db import Connection
 from tenrusl.embedded import start_postgres, start_redis
 from tenrusl.migrate import apply_migrations
 from tenrusl.settings import Settings
@@ -170,8 +171,15 @@ async def client(make_client: ClientFactory, settings: Settings) -> TestClient:
     return await make_client(settings)
 
 
+async def fetch_row(db: Connection, sql: str, params: Any = None) -> dict[str, Any]:
+    """The first row of a query that must return one."""
+    row = await (await db.execute(sql, params)).fetchone()
+    assert row is not None, sql
+    return row
+
+
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
+async def db(db_url: str) -> AsyncIterator[Connection]:
     """A direct connection to the test's database, for arranging and inspecting rows."""
     conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=psycopg.rows.dict_row)
     yield conn

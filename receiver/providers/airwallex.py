@@ -2,58 +2,38 @@
 
 Documented scheme (airwallex.com/docs, "Listen for webhook events", verify signature):
 ``x-signature`` is hex HMAC-SHA256(webhook secret, ``x-timestamp`` string + raw body). The
-original read the timestamp as seconds in one place and milliseconds in another (defect 19);
-here it is milliseconds only, checked against the leeway (in seconds).
+original read the timestamp as seconds in one place and milliseconds in another
+(docs/design-notes.md, defect 19); here it is milliseconds only, checked against the leeway (in
+seconds).
 
-Settings: ``TENRUSL_AIRWALLEX_WEBHOOK_SECRET`` (legacy ``AIRWALLEX_WEBHOOK_SECRET``),
-comma-separated for rotation; ``TENRUSL_AIRWALLEX_LEEWAY_SECONDS``. Events carry ``id`` and
-``name``; the payment is ``data.object`` (``merchant_order_id`` is ours).
+Settings (``tenrusl/providers/airwallex.py``): ``TENRUSL_AIRWALLEX_WEBHOOK_SECRET`` (legacy
+``AIRWALLEX_WEBHOOK_SECRET``), comma-separated for rotation; ``TENRUSL_AIRWALLEX_LEEWAY_SECONDS``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from typing import Any
 
 from receiver.providers.base import (
     Delivery,
     Provider,
     SignedRequest,
     Verification,
-    first_secret,
-    hmac_matches,
-    hmac_sha256_hex,
     strip_prefix,
     within_window,
 )
-from receiver.status import infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
+from tenrusl.providers.airwallex import SECRET
+from tenrusl.security import hmac_matches, hmac_sha256_hex
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_AIRWALLEX_WEBHOOK_SECRET", "AIRWALLEX_WEBHOOK_SECRET")
-
-NAME_STATUS = {
-    "payment_intent.succeeded": PAYMENT_SUCCEEDED,
-    "payment_attempt.paid": PAYMENT_SUCCEEDED,
-    "payment_intent.cancelled": PAYMENT_FAILED,
-    "payment_attempt.failed_to_process": PAYMENT_FAILED,
-}
 
 
 class AirwallexProvider(Provider):
     name = "airwallex"
+    currency = "USD"
     signature_headers = ("x-timestamp", "x-signature")
-    event_type_fields = ("name", "type", "event_type")
-    payment_ref_fields = (
-        "data.object.merchant_order_id",
-        "data.object.metadata.provider_ref",
-        "data.object.payment_intent_id",
-        "data.object.id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
+        self.secrets = SECRET.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.secrets:
@@ -70,13 +50,9 @@ class AirwallexProvider(Provider):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        by_name = NAME_STATUS.get(str(payload.get("name", "")))
-        return by_name or infer_status(payload, ("data.object.status", "status"))
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        return {"secret": first_secret(settings, SECRET_ENV)}
+        return {"secret": SECRET.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -87,6 +63,28 @@ class AirwallexProvider(Provider):
             "x-signature": hmac_sha256_hex(credentials["secret"], timestamp.encode() + body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "name": "payment_intent.succeeded",
+            "account_id": f"acct_{hex_id(ctx.rng, 16)}",
+            "created_at": iso(ctx.now, millis=True),
+            "version": "2024-06-30",
+            "data": {
+                "object": {
+                    "id": f"int_{hex_id(ctx.rng)}",
+                    "amount": ctx.amount / 100,
+                    "currency": ctx.currency,
+                    "merchant_order_id": ctx.ref,
+                    "status": "SUCCEEDED",
+                    "captured_amount": ctx.amount / 100,
+                }
+            },
+        }
+        return Payload(dump(doc), "payment_intent.succeeded")
 
 
 PROVIDER = AirwallexProvider

@@ -6,7 +6,7 @@ with that ``kid`` in Amazon's JWKS (cached 24 h; an unknown kid refetches at mos
 ``TENRUSL_AMZN_BWP_JWKS_REFETCH_SECONDS``, see ``jwks.py``). Events use the EventBridge envelope:
 ``id``, ``detail-type`` and ``detail.*``; they are thin, so confirm details through the API.
 
-Settings: ``TENRUSL_AMZN_BWP_JWKS_URL`` (default ``https://api.buywithprime.amazon.com/jwks.json``),
+Settings (``tenrusl/providers/amazon_bwp.py``): ``TENRUSL_AMZN_BWP_JWKS_URL`` (default ``https://api.buywithprime.amazon.com/jwks.json``),
 ``TENRUSL_AMZN_BWP_JWKS_TTL_SECONDS`` (86400), ``TENRUSL_AMZN_BWP_JWKS_REFETCH_SECONDS`` (60);
 ``TENRUSL_AMZN_BWP_SIM_PRIVATE_KEY`` / ``TENRUSL_AMZN_BWP_SIM_KID`` for ``sign`` only. Key
 rotation is the JWKS's: every kid it lists is accepted.
@@ -15,40 +15,36 @@ rotation is the JWKS's: every kid it lists is accepted.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
-from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
-from receiver.providers.crypto import b64decode_strict, ecdsa_sha384_verifies, load_private_key
+from receiver.providers.crypto import b64decode_strict, ecdsa_sha384_verifies
 from receiver.providers.jwks import JwksCache
-from receiver.status import infer_status
+from receiver.providers.samples import Context, Payload, dump, iso, uuid_str
+from tenrusl.providers.amazon_bwp import (
+    JWKS_REFETCH_SECONDS,
+    JWKS_TTL_SECONDS,
+    JWKS_URL,
+    SIM_KID,
+    SIM_PRIVATE_KEY,
+)
+from tenrusl.providers.keys import load_private_key
 from tenrusl.settings import Settings
-
-DEFAULT_JWKS_URL = "https://api.buywithprime.amazon.com/jwks.json"
 
 
 class AmazonBwpProvider(Provider):
     name = "amazon_bwp"
+    currency = "USD"
     signature_headers = ("x-amzn-signature", "x-amzn-kid")
-    event_id_fields = ("id", "event_id")
-    event_type_fields = ("detail-type", "type", "event_type")
-    payment_ref_fields = (
-        "detail.externalId",
-        "detail.merchantOrderId",
-        "detail.orderId",
-        "detail.order.id",
-        "detail.id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.jwks = JwksCache(
-            settings.value("TENRUSL_AMZN_BWP_JWKS_URL", default=DEFAULT_JWKS_URL),
-            ttl_s=settings.parsed(float, "TENRUSL_AMZN_BWP_JWKS_TTL_SECONDS", default=86400.0),
-            refetch_floor_s=settings.parsed(float, "TENRUSL_AMZN_BWP_JWKS_REFETCH_SECONDS", default=60.0),
+            JWKS_URL.read(settings),
+            ttl_s=JWKS_TTL_SECONDS.read(settings),
+            refetch_floor_s=JWKS_REFETCH_SECONDS.read(settings),
         )
 
     async def verify(self, request: SignedRequest) -> Verification:
@@ -70,16 +66,11 @@ class AmazonBwpProvider(Provider):
     async def close(self) -> None:
         await self.jwks.close()
 
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        return infer_status(
-            payload, ("detail.status", "detail.paymentStatus", "detail.order.status", "status")
-        )
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
         return {
-            "private_key": settings.value("TENRUSL_AMZN_BWP_SIM_PRIVATE_KEY"),
-            "kid": settings.value("TENRUSL_AMZN_BWP_SIM_KID", default="sim-key-1"),
+            "private_key": SIM_PRIVATE_KEY.read(settings),
+            "kid": SIM_KID.read(settings),
         }
 
     @classmethod
@@ -96,6 +87,25 @@ class AmazonBwpProvider(Provider):
             "x-amzn-kid": credentials["kid"],
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "version": "0",
+            "id": uuid_str(ctx.rng),
+            "detail-type": "ORDER_PAYMENT_CAPTURED",
+            "source": "buywithprime",
+            "time": iso(ctx.now),
+            "type": "ORDER_PAYMENT_CAPTURED",
+            "detail": {
+                "orderId": ctx.ref,
+                "externalId": ctx.ref,
+                "status": "captured",
+                "amount": {"value": ctx.amount, "currencyCode": ctx.currency},
+            },
+        }
+        return Payload(dump(doc), "ORDER_PAYMENT_CAPTURED")
 
 
 PROVIDER = AmazonBwpProvider

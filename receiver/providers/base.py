@@ -1,24 +1,26 @@
-"""The provider interface that every payment provider implements.
+"""The interface of a provider's verifier and signer, and the helpers the schemes share.
 
-A provider module (``receiver/providers/<name>.py``) subclasses :class:`Provider` and answers
-four questions about a delivery: is it authentic (``verify``, on the raw bytes, before anything
-is parsed), which event is it (``event_id``, ``event_type``), and what does it say about which
-payment (``payment_status``, ``payment_ref``). The gate in ``receiver/webhooks.py`` calls them in
-that order; nothing else in the receiver knows a provider's wire format.
+A provider module (``receiver/providers/<name>.py``) subclasses :class:`Provider`: ``verify``
+decides on the raw bytes, before anything is parsed, whether a delivery is authentic; ``sign``
+produces one as the provider would and ``sample`` a realistic body to sign (for `tenrusl sign`,
+`simulate` and `dev`). What a verified
+notification says (event id, type, payment status and reference) is read by the core's entry for
+the provider (``tenrusl/providers/<name>.py``); the gate in ``receiver/webhooks.py`` calls
+``verify`` and then that entry. Nothing else in the receiver knows a provider's wire format.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from multidict import CIMultiDictProxy
 
-from receiver.payload import first_string
-from receiver.status import infer_status
+from receiver.providers.samples import Context, Payload
+from tenrusl.providers import ProviderSpec, provider_spec
+from tenrusl.security import hmac_matches
 from tenrusl.settings import Settings
 
 JSON = "json"
@@ -58,16 +60,6 @@ class Verification:
 
 
 @dataclass(frozen=True)
-class EventId:
-    value: str
-    source: str  # "payload", "payload_nested", "header:<name>" or "generated_body_hash"
-
-    @property
-    def generated(self) -> bool:
-        return self.source == "generated_body_hash"
-
-
-@dataclass(frozen=True)
 class Delivery:
     """A delivery as the provider would send it: exact body bytes and headers."""
 
@@ -76,41 +68,25 @@ class Delivery:
 
 
 class Provider:
-    """Base class: generic extraction rules (original-spec 3.3 and 3.5) that providers refine."""
+    """The receiving (``verify``) and sending (``sign``) side of one provider's wire format.
+
+    Reading a verified notification (event id, type, payment status and reference) is the core's
+    job: ``self.spec`` is the provider's entry in ``tenrusl/providers/``, which the retry runner
+    uses too. The provider's variables are declared there; this class reads them.
+    """
 
     name: ClassVar[str]
     content_kinds: ClassVar[frozenset[str]] = frozenset({JSON})
-    # Payload fields that hold the provider's event id, in order (strings only).
-    event_id_fields: ClassVar[tuple[str, ...]] = ("id", "event_id")
-    event_type_fields: ClassVar[tuple[str, ...]] = ("type", "event_type", "event")
-    # Payload fields that hold *our* payment reference. Never the event id: that was the
-    # original's defect 7 (Stripe `evt_...` never matched a payment).
-    payment_ref_fields: ClassVar[tuple[str, ...]] = (
-        "provider_ref",
-        "payment_provider_ref",
-        "reference",
-        "payment_id",
-        "order_id",
-        "external_id",
-        "invoice_id",
-        "reference_id",
-        "merchant_reference",
-        "data.provider_ref",
-        "data.reference",
-        "data.payment_id",
-        "data.object.id",
-        "data.id",
-    )
-
     # Headers whose values are signatures (not secrets); their fingerprint is stored for audit.
     signature_headers: ClassVar[tuple[str, ...]] = ()
+    # The currency the provider typically settles in, for samples and simulated payments.
+    currency: ClassVar[str] = "IDR"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.spec: ProviderSpec = provider_spec(self.name)
         # Per-provider clock leeway (e.g. TENRUSL_STRIPE_LEEWAY_SECONDS), else the global one.
-        self.leeway_s = settings.parsed(
-            _positive_int, f"TENRUSL_{self.name.upper()}_LEEWAY_SECONDS", default=settings.signature_leeway_s
-        )
+        self.leeway_s = self.spec.leeway.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         raise NotImplementedError
@@ -123,6 +99,11 @@ class Provider:
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
         """Sign ``body`` exactly as the provider does (may add fields to the body, e.g. Midtrans)."""
+        raise NotImplementedError
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment (receiver/providers/samples.py)."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -141,67 +122,6 @@ class Provider:
         # Header values may hold lone surrogates (aiohttp decodes undecodable bytes that way).
         return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        value = first_string(payload, self.event_id_fields)
-        if value:
-            return EventId(value, "payload")
-        value = first_string(
-            payload, ("data.id", "resource.id", "object.id", "data.object.id", "data.event_id")
-        )
-        if value:
-            return EventId(value, "payload_nested")
-        # A provider's own delivery-id header is a fine dedup key; our X-Request-ID never is
-        # (original defect 5: it made every redelivery look new).
-        value = request.header("X-Event-Id")
-        if value:
-            return EventId(value, "header:x-event-id")
-        return None
-
-    def event_type(self, payload: Mapping[str, Any], request: SignedRequest) -> str | None:
-        return first_string(payload, self.event_type_fields) or request.header("X-Event-Type") or None
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        return infer_status(payload)
-
-    def payment_ref(self, payload: Mapping[str, Any]) -> str | None:
-        return first_string(payload, self.payment_ref_fields)
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be a positive number of seconds")
-    return number
-
-
-def generated_event_id(body: bytes) -> EventId:
-    """Deterministic id for id-less payloads, so a redelivery of the same bytes deduplicates."""
-    return EventId("gen_" + hashlib.sha256(body).hexdigest()[:32], "generated_body_hash")
-
-
-def hmac_sha256_hex(secret: str | bytes, message: bytes) -> str:
-    key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def matches_any(expected: Iterable[str], provided: Iterable[str], *, fold_case: bool = False) -> bool:
-    """Constant-time: does any provided value equal any expected one?
-
-    Every pair is compared (no early exit on a match), so the time does not depend on which
-    secret or which candidate matched.
-    """
-    found = False
-    for exp in expected:
-        for got in provided:
-            a, b = (exp.lower(), got.lower()) if fold_case else (exp, got)
-            found |= hmac.compare_digest(a.encode(), b.encode())
-    return found
-
-
-def hmac_matches(secrets: Iterable[str], message: bytes, provided: Iterable[str]) -> bool:
-    """Constant-time: does any provided hex digest equal HMAC-SHA256(secret, message) for any secret?"""
-    return matches_any([hmac_sha256_hex(secret, message) for secret in secrets], provided, fold_case=True)
-
 
 def verify_body_hmac(
     secrets: Iterable[str], request: SignedRequest, header: str, *, missing_secret: str = "missing_secret"
@@ -217,18 +137,12 @@ def verify_body_hmac(
     return Verification.reject("invalid_signature")
 
 
-def first_secret(settings: Settings, env_names: Iterable[str]) -> str:
-    """The sending side signs with the first (newest) of a rotated secret's values."""
-    values = settings.secrets(*env_names)
-    return values[0] if values else ""
-
-
 def strip_prefix(value: str, prefix: str = "sha256=") -> str:
     return value[len(prefix) :] if value.lower().startswith(prefix) else value
 
 
 def parse_timestamp(value: str) -> float | None:
-    """Unix seconds from ASCII digits; values above 2e10 are milliseconds (original-spec 3.1)."""
+    """Unix seconds from ASCII digits; values above 2e10 are milliseconds (as the original read them)."""
     if not (value.isascii() and value.isdigit()) or len(value) > 20:
         return None
     number = int(value)

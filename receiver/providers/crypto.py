@@ -1,62 +1,22 @@
-"""Public-key helpers for the RSA and ECDSA providers (DANA, Paddle Classic, PayPal, Amazon).
+"""Signature helpers for the RSA and ECDSA providers (DANA, Paddle Classic, PayPal, Amazon).
 
-A key setting may hold several keys for rotation: concatenated PEM blocks, or bare base64
-SubjectPublicKeyInfo values separated by commas or whitespace. ``\\n`` escapes (common in
-environment files) are accepted.
+Keys are parsed by the core (``tenrusl/providers/keys.py``), so every process checks a key setting
+the same way; verifying and signing with them happens here.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.+?-----END \1-----", re.DOTALL)
-
-PublicKey = Any  # rsa.RSAPublicKey or ec.EllipticCurvePublicKey
-
-
-def _normalise(text: str) -> str:
-    return text.replace("\\n", "\n").strip()
-
-
-def load_public_keys(text: str) -> tuple[PublicKey, ...]:
-    """Every public key in ``text``; ValueError when one of them is not a key."""
-    text = _normalise(text)
-    if not text:
-        return ()
-    blocks = [m.group(0) for m in _PEM_BLOCK.finditer(text)]
-    if not blocks:
-        blocks = [
-            "-----BEGIN PUBLIC KEY-----\n" + part + "\n-----END PUBLIC KEY-----"
-            for part in re.split(r"[\s,]+", text)
-            if part
-        ]
-    keys = []
-    for block in blocks:
-        if "CERTIFICATE" in block.split("\n", 1)[0]:
-            from cryptography import x509
-
-            keys.append(x509.load_pem_x509_certificate(block.encode()).public_key())
-        else:
-            keys.append(serialization.load_pem_public_key(block.encode()))
-    return tuple(keys)
-
-
-def load_private_key(text: str) -> Any:
-    """A PEM private key (the simulator's signing key); ValueError when it is not one."""
-    text = _normalise(text)
-    if not text:
-        raise ValueError("no private key configured")
-    if "-----BEGIN" not in text:
-        text = "-----BEGIN PRIVATE KEY-----\n" + text + "\n-----END PRIVATE KEY-----"
-    return serialization.load_pem_private_key(text.encode(), password=None)
+from tenrusl.providers.keys import load_private_key
 
 
 def b64decode_strict(value: str) -> bytes | None:
@@ -67,7 +27,7 @@ def b64decode_strict(value: str) -> bytes | None:
         return None
 
 
-def rsa_verifies(keys: Iterable[PublicKey], signature: bytes, message: bytes, digest: str) -> bool:
+def rsa_verifies(keys: Iterable[PublicKeyTypes], signature: bytes, message: bytes, digest: str) -> bool:
     """RSASSA-PKCS1-v1_5 with ``digest`` ("sha256" or "sha1"), any key."""
     algorithm = hashes.SHA256() if digest == "sha256" else hashes.SHA1()
     for key in keys:
@@ -83,6 +43,8 @@ def rsa_verifies(keys: Iterable[PublicKey], signature: bytes, message: bytes, di
 
 def rsa_sign(private_key_pem: str, message: bytes, digest: str) -> bytes:
     key = load_private_key(private_key_pem)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("the signing key must be an RSA private key")
     algorithm = hashes.SHA256() if digest == "sha256" else hashes.SHA1()
     return key.sign(message, padding.PKCS1v15(), algorithm)
 

@@ -6,45 +6,30 @@ asymmetric signature): the string to sign is
 the JSON whitespace outside strings and ``X-TIMESTAMP`` is ISO 8601 with an offset; the
 timestamp is checked against the leeway.
 
-Compatibility: the original verified SHA256withRSA directly over the raw body (a
-simplification, defect 19). ``TENRUSL_DANA_SIGNATURE_MODE=raw`` keeps that form for senders
+Compatibility: the original verified SHA256withRSA directly over the raw body (a simplification,
+docs/design-notes.md, defect 19). ``TENRUSL_DANA_SIGNATURE_MODE=raw`` keeps that form for senders
 built against it; the default is ``snap``.
 
-Settings: ``TENRUSL_DANA_PUBLIC_KEY`` (legacy ``DANA_PUBLIC_KEY``): one or more PEM blocks or
-bare base64 keys, for rotation; ``TENRUSL_DANA_REQUEST_PATH`` (the path DANA signs, when a proxy
-rewrites ours); ``TENRUSL_DANA_LEEWAY_SECONDS``; ``TENRUSL_DANA_SIM_PRIVATE_KEY`` (``sign`` only).
-Event id: ``originalReferenceNo`` + ``latestTransactionStatus``, else the ``X-EXTERNAL-ID``
-header (DANA's own, unique per day). Our payment is ``originalPartnerReferenceNo``.
+Settings (``tenrusl/providers/dana.py``): ``TENRUSL_DANA_PUBLIC_KEY`` (legacy
+``DANA_PUBLIC_KEY``): one or more PEM blocks or bare base64 keys, for rotation;
+``TENRUSL_DANA_REQUEST_PATH`` (the path DANA signs, when a proxy rewrites ours);
+``TENRUSL_DANA_LEEWAY_SECONDS``; ``TENRUSL_DANA_SIM_PRIVATE_KEY`` (``sign`` only).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
-from receiver.payload import first_string
-from receiver.providers.base import Delivery, EventId, Provider, SignedRequest, Verification
-from receiver.providers.crypto import b64decode_strict, load_public_keys, rsa_sign, rsa_verifies
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
+from receiver.providers.crypto import b64decode_strict, rsa_sign, rsa_verifies
 from receiver.providers.formats import minify_json, parse_time
-from receiver.status import infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from receiver.providers.samples import Context, Payload, digits, dump, iso, major
+from tenrusl.providers.dana import PARTNER_ID, PUBLIC_KEY, REQUEST_PATH, SIGNATURE_MODE, SIM_PRIVATE_KEY
 from tenrusl.settings import Settings
 
-KEY_ENV = ("TENRUSL_DANA_PUBLIC_KEY", "DANA_PUBLIC_KEY")
-MODE_ENV = "TENRUSL_DANA_SIGNATURE_MODE"
-MODES = ("snap", "raw")
-# SNAP latestTransactionStatus codes: 00 success, 05 cancelled, 06 failed; others in flight.
-SNAP_STATUS = {"00": PAYMENT_SUCCEEDED, "05": PAYMENT_FAILED, "06": PAYMENT_FAILED}
 JAKARTA = timezone(timedelta(hours=7))
-
-
-def _mode(value: str) -> str:
-    if value.lower() not in MODES:
-        raise ValueError(f"accepted values: {', '.join(MODES)}")
-    return value.lower()
 
 
 def string_to_sign(path: str, body: bytes, timestamp: str) -> bytes:
@@ -55,13 +40,12 @@ def string_to_sign(path: str, body: bytes, timestamp: str) -> bytes:
 class DanaProvider(Provider):
     name = "dana"
     signature_headers = ("X-SIGNATURE",)
-    payment_ref_fields = ("originalPartnerReferenceNo", "partnerReferenceNo", *Provider.payment_ref_fields)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.keys = settings.parsed(load_public_keys, *KEY_ENV, default=())
-        self.mode = settings.parsed(_mode, MODE_ENV, default="snap")
-        self.path = settings.value("TENRUSL_DANA_REQUEST_PATH")
+        self.keys = PUBLIC_KEY.read(settings)
+        self.mode = SIGNATURE_MODE.read(settings)
+        self.path = REQUEST_PATH.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.keys:
@@ -86,30 +70,13 @@ class DanaProvider(Provider):
             return Verification.accept(f"ok_{self.mode}")
         return Verification.reject("invalid_signature")
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        found = first_string(payload, self.event_id_fields)
-        if found:
-            return EventId(found, "payload")
-        reference = first_string(payload, ("originalReferenceNo",))
-        status = first_string(payload, ("latestTransactionStatus",))
-        if reference and status:
-            return EventId(f"{reference}:{status}", "payload")
-        external = request.header("X-EXTERNAL-ID")
-        return EventId(external, "header:x-external-id") if external else super().event_id(payload, request)
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        code = payload.get("latestTransactionStatus")
-        if isinstance(code, str):
-            return SNAP_STATUS.get(code, PAYMENT_PENDING)
-        return infer_status(payload)
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
         return {
-            "private_key": settings.value("TENRUSL_DANA_SIM_PRIVATE_KEY"),
-            "mode": settings.value(MODE_ENV, default="snap").lower(),
-            "request_path": settings.value("TENRUSL_DANA_REQUEST_PATH"),
-            "partner_id": settings.value("TENRUSL_DANA_PARTNER_ID", default="DANA"),
+            "private_key": SIM_PRIVATE_KEY.read(settings),
+            "mode": SIGNATURE_MODE.read(settings),
+            "request_path": REQUEST_PATH.read(settings),
+            "partner_id": PARTNER_ID.read(settings),
         }
 
     @classmethod
@@ -131,6 +98,22 @@ class DanaProvider(Provider):
             "CHANNEL-ID": "95221",
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "originalPartnerReferenceNo": ctx.ref,
+            "originalReferenceNo": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y%m%d")
+            + digits(ctx.rng, 20),
+            "merchantId": "2166" + digits(ctx.rng, 12),
+            "amount": {"value": major(ctx), "currency": ctx.currency},
+            "latestTransactionStatus": "00",
+            "transactionStatusDesc": "SUCCESS",
+            "createdTime": iso(ctx.now),
+            "finishedTime": iso(ctx.now),
+        }
+        return Payload(dump(doc), None)
 
 
 PROVIDER = DanaProvider

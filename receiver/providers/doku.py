@@ -7,16 +7,12 @@ base64 HMAC-SHA256(secret key, the component string)::
     \\nRequest-Target:<notification path>\\nDigest:<base64(sha256(raw body))>
 
 ``Request-Timestamp`` is ISO 8601 UTC and is checked against the leeway. Unlike the original
-(defect 19), ``TENRUSL_DOKU_CLIENT_ID`` is enforced when set.
+(docs/design-notes.md, defect 19), ``TENRUSL_DOKU_CLIENT_ID`` is enforced when set.
 
-Event id: ``order.invoice_number`` plus ``transaction.status`` (one notification per state of
-one order), else DOKU's ``Request-Id`` header: that header is DOKU's own delivery id and is
-covered by the signature (our correlation id is ``X-Request-ID``, never used as an event id).
-
-Settings: ``TENRUSL_DOKU_SECRET_KEY`` (legacy ``DOKU_SECRET_KEY``), comma-separated for
-rotation; ``TENRUSL_DOKU_CLIENT_ID`` (legacy ``DOKU_CLIENT_ID``, comma-separated);
-``TENRUSL_DOKU_REQUEST_TARGET`` (legacy ``DOKU_REQUEST_TARGET``; the notification path DOKU
-signs, when a proxy rewrites ours; default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
+Settings (``tenrusl/providers/doku.py``): ``TENRUSL_DOKU_SECRET_KEY`` (legacy ``DOKU_SECRET_KEY``),
+comma-separated for rotation; ``TENRUSL_DOKU_CLIENT_ID`` (legacy ``DOKU_CLIENT_ID``, comma-separated);
+``TENRUSL_DOKU_REQUEST_TARGET`` (legacy ``DOKU_REQUEST_TARGET``; the notification path DOKU signs,
+when a proxy rewrites ours; default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -25,19 +21,15 @@ import base64
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from receiver.payload import first_string
-from receiver.providers.base import Delivery, EventId, Provider, SignedRequest, Verification, matches_any
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import parse_time
-from receiver.status import infer_status
+from receiver.providers.samples import Context, Payload, digits, dump, iso, uuid_str
+from tenrusl.providers.doku import CLIENT_ID, REQUEST_TARGET, SECRET_KEY
+from tenrusl.security import matches_any
 from tenrusl.settings import Settings
 
-SECRET_ENV = ("TENRUSL_DOKU_SECRET_KEY", "DOKU_SECRET_KEY")
-CLIENT_ENV = ("TENRUSL_DOKU_CLIENT_ID", "DOKU_CLIENT_ID")
-TARGET_ENV = ("TENRUSL_DOKU_REQUEST_TARGET", "DOKU_REQUEST_TARGET")
 HEADERS = ("Client-Id", "Request-Id", "Request-Timestamp", "Signature")
 
 
@@ -59,19 +51,12 @@ def signature(secret: str, components: bytes) -> str:
 class DokuProvider(Provider):
     name = "doku"
     signature_headers = ("Signature",)
-    event_type_fields = ("type", "event", "service.id")
-    payment_ref_fields = (
-        "order.invoice_number",
-        "invoice_number",
-        "order_id",
-        "transaction.original_request_id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
-        self.client_ids = settings.secrets(*CLIENT_ENV)
-        target = settings.value(*TARGET_ENV)
+        self.secrets = SECRET_KEY.read(settings)
+        self.client_ids = CLIENT_ID.read(settings)
+        target = REQUEST_TARGET.read(settings)
         self.target = target if target and target != "/" else None
 
     async def verify(self, request: SignedRequest) -> Verification:
@@ -94,27 +79,12 @@ class DokuProvider(Provider):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        found = first_string(payload, self.event_id_fields)
-        if found:
-            return EventId(found, "payload")
-        invoice = first_string(payload, ("order.invoice_number",))
-        status = first_string(payload, ("transaction.status",))
-        if invoice and status:
-            return EventId(f"{invoice}:{status.upper()}", "payload")
-        request_id = request.header("Request-Id")
-        return EventId(request_id, "header:request-id") if request_id else None
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        return infer_status(payload, ("transaction.status", "status", "data.status"))
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets, clients = settings.secrets(*SECRET_ENV), settings.secrets(*CLIENT_ENV)
         return {
-            "secret": secrets[0] if secrets else "",
-            "client_id": clients[0] if clients else "BRN-0000-0000000000000",
-            "request_target": settings.value(*TARGET_ENV),
+            "secret": SECRET_KEY.newest(settings),
+            "client_id": CLIENT_ID.newest(settings) or "BRN-0000-0000000000000",
+            "request_target": REQUEST_TARGET.read(settings),
         }
 
     @classmethod
@@ -132,6 +102,26 @@ class DokuProvider(Provider):
             "Signature": signature(credentials["secret"], components),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "service": {"id": "VIRTUAL_ACCOUNT"},
+            "acquirer": {"id": "BCA"},
+            "channel": {"id": "VIRTUAL_ACCOUNT_BCA"},
+            "order": {"invoice_number": ctx.ref, "amount": ctx.amount},
+            "virtual_account_info": {"virtual_account_number": digits(ctx.rng, 16)},
+            "virtual_account_payment": {
+                "identifier": [{"name": "REQUEST_ID", "value": uuid_str(ctx.rng)}],
+            },
+            "transaction": {
+                "status": "SUCCESS",
+                "date": iso(ctx.now),
+                "original_request_id": uuid_str(ctx.rng),
+            },
+        }
+        return Payload(dump(doc), "VIRTUAL_ACCOUNT")
 
 
 PROVIDER = DokuProvider

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from receiver.payload import dig
 from receiver.providers.base import parse_timestamp
+from tenrusl.providers.fields import dig
 
 _JSON_WHITESPACE = frozenset(b" \t\r\n")
 

@@ -3,16 +3,12 @@
 Documented scheme (docs.midtrans.com, "HTTP(S) Notification / Webhooks", verifying
 authenticity): hex SHA-512 of ``order_id + status_code + gross_amount + ServerKey``, with each
 value exactly as sent (``gross_amount`` is a string such as "24145.00"). The original cast
-numbers the PHP way (defect 19); here a JSON number keeps its source text. Only those fields
-are signed, so the other fields are not integrity-protected (confirm with the Status API).
+numbers the PHP way (docs/design-notes.md, defect 19); here a JSON number keeps its source text.
+Only those fields are signed, so the other fields are not integrity-protected (confirm with the
+Status API).
 
-Midtrans notifies once per state change of one transaction (pending, then settlement) and may
-repeat a notification, so the event id is ``transaction_id:transaction_status[:fraud_status]``:
-a repeat deduplicates, a new state does not. Status: capture (fraud accept) or settlement
-succeed; deny, cancel, expire and failure fail; the rest are pending.
-
-Settings: ``TENRUSL_MIDTRANS_SERVER_KEY`` (legacy ``MIDTRANS_SERVER_KEY``; ``changeme`` outside
-production when unset), comma-separated for rotation. Our payment is ``order_id``.
+Settings (``tenrusl/providers/midtrans.py``): ``TENRUSL_MIDTRANS_SERVER_KEY`` (legacy
+``MIDTRANS_SERVER_KEY``; ``changeme`` outside production when unset), comma-separated for rotation.
 """
 
 from __future__ import annotations
@@ -20,22 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from receiver.payload import first_string
-from receiver.providers.base import Delivery, EventId, Provider, SignedRequest, Verification, matches_any
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import json_as_sent
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from receiver.providers.samples import Context, Payload, digits, dump, uuid_str
+from tenrusl.providers.midtrans import SERVER_KEY
+from tenrusl.security import matches_any
 from tenrusl.settings import Settings
 
-KEY_ENV = ("TENRUSL_MIDTRANS_SERVER_KEY", "MIDTRANS_SERVER_KEY")
 SIGNED_FIELDS = ("order_id", "status_code", "gross_amount")
-STATE_FIELDS = ("transaction_status", "fraud_status")
-FAILED = frozenset({"deny", "cancel", "expire", "failure"})
-
-
-def _keys(settings: Settings) -> tuple[str, ...]:
-    return settings.secrets(*KEY_ENV, default="" if settings.production else "changeme")
 
 
 def signature_key(fields: Mapping[str, Any], server_key: str) -> str:
@@ -45,12 +36,10 @@ def signature_key(fields: Mapping[str, Any], server_key: str) -> str:
 
 class MidtransProvider(Provider):
     name = "midtrans"
-    event_type_fields = ("transaction_status", "status")
-    payment_ref_fields = ("order_id",)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.keys = _keys(settings)
+        self.keys = SERVER_KEY.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.keys:
@@ -71,26 +60,9 @@ class MidtransProvider(Provider):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        transaction = first_string(payload, ("transaction_id", "order_id"))
-        if not transaction:
-            return super().event_id(payload, request)
-        parts = [transaction, *filter(None, (first_string(payload, (f,)) for f in STATE_FIELDS))]
-        return EventId(":".join(parts), "payload")
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        status = str(payload.get("transaction_status", "")).lower()
-        fraud = str(payload.get("fraud_status", "accept")).lower()
-        if status == "settlement" or (status == "capture" and fraud == "accept"):
-            return PAYMENT_SUCCEEDED
-        if status in FAILED or (status == "capture" and fraud == "deny"):
-            return PAYMENT_FAILED
-        return PAYMENT_PENDING
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        keys = _keys(settings)
-        return {"server_key": keys[0] if keys else ""}
+        return {"server_key": SERVER_KEY.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -100,6 +72,26 @@ class MidtransProvider(Provider):
         document["signature_key"] = signature_key(fields, credentials["server_key"])
         signed = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
         return Delivery(signed, {"Content-Type": "application/json"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "transaction_time": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "transaction_status": "settlement",
+            "transaction_id": uuid_str(ctx.rng),
+            "status_message": "midtrans payment notification",
+            "status_code": "200",
+            "settlement_time": datetime.fromtimestamp(ctx.now, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "payment_type": "bank_transfer",
+            "order_id": ctx.ref,
+            "merchant_id": "G" + digits(ctx.rng, 9),
+            "gross_amount": f"{ctx.amount}.00",
+            "fraud_status": "accept",
+            "currency": ctx.currency,
+            "va_numbers": [{"bank": "bca", "va_number": digits(ctx.rng, 11)}],
+        }
+        return Payload(dump(doc), "settlement", signed_field="gross_amount")
 
 
 PROVIDER = MidtransProvider

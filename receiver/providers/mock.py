@@ -1,28 +1,20 @@
 """The mock provider: for demos and tests, with the original's two schemes.
 
 Either ``Authorization: Bearer <secret>`` or ``X-Mock-Signature: hex(HMAC-SHA256(secret, raw))``.
-Unlike the original (defect 19), a wrong Bearer token does not hide a valid HMAC: the delivery
-is accepted when any scheme it carries verifies.
+Unlike the original (docs/design-notes.md, defect 19), a wrong Bearer token does not hide a valid
+HMAC: the delivery is accepted when any scheme it carries verifies.
 
-Settings: ``TENRUSL_MOCK_SECRET`` (legacy ``MOCK_SECRET``), comma-separated for rotation;
-``changeme`` outside production when unset.
+Settings (``tenrusl/providers/mock.py``): ``TENRUSL_MOCK_SECRET`` (legacy ``MOCK_SECRET``),
+comma-separated for rotation; ``changeme`` outside production when unset.
 """
 
 from __future__ import annotations
 
-from receiver.providers.base import (
-    Delivery,
-    Provider,
-    SignedRequest,
-    Verification,
-    hmac_matches,
-    hmac_sha256_hex,
-    matches_any,
-    strip_prefix,
-)
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
+from tenrusl.providers.mock import SECRET
+from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_MOCK_SECRET", "MOCK_SECRET")
 
 
 class MockProvider(Provider):
@@ -31,7 +23,7 @@ class MockProvider(Provider):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
+        self.secrets = SECRET.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.secrets:
@@ -48,8 +40,7 @@ class MockProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        values = settings.secrets(*SECRET_ENV, default="" if settings.production else "changeme")
-        return {"secret": values[0] if values else ""}
+        return {"secret": SECRET.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -58,6 +49,20 @@ class MockProvider(Provider):
             "X-Mock-Signature": hmac_sha256_hex(credentials["secret"], body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "type": "payment.succeeded",
+            "status": "succeeded",
+            "provider_ref": ctx.ref,
+            "amount": ctx.amount,
+            "currency": ctx.currency,
+            "created_at": iso(ctx.now),
+        }
+        return Payload(dump(doc), "payment.succeeded")
 
 
 PROVIDER = MockProvider

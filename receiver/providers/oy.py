@@ -6,49 +6,31 @@ API. So this keeps the original's schemes, any one of which passes: ``Authorizat
 <secret>``, ``X-Callback-Auth`` / ``X-OY-Callback-Auth`` equal to the secret, or
 ``X-OY-Signature: hex(HMAC-SHA256(secret, raw body))`` (only this one protects the body).
 
-Settings: ``TENRUSL_OY_CALLBACK_SECRET`` (legacy ``OY_CALLBACK_SECRET``), comma-separated for
-rotation; ``TENRUSL_OY_IP_WHITELIST`` (legacy ``OY_IP_WHITELIST``): comma-separated source IPs,
-checked first when set (behind a proxy, set ``TENRUSL_TRUSTED_PROXIES``). Disbursement callbacks
-carry ``trx_id``, ``partner_trx_id`` (ours) and ``status.code`` ("000" success, "300" failed).
+Settings (``tenrusl/providers/oy.py``): ``TENRUSL_OY_CALLBACK_SECRET`` (legacy
+``OY_CALLBACK_SECRET``), comma-separated for rotation; ``TENRUSL_OY_IP_WHITELIST`` (legacy
+``OY_IP_WHITELIST``): comma-separated source IPs, checked first when set (behind a proxy, set
+``TENRUSL_TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from datetime import UTC, datetime
 
-from receiver.payload import dig, first_string
-from receiver.providers.base import (
-    Delivery,
-    EventId,
-    Provider,
-    SignedRequest,
-    Verification,
-    first_secret,
-    hmac_matches,
-    hmac_sha256_hex,
-    matches_any,
-    strip_prefix,
-)
-from receiver.status import classify, infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, digits, dump, uuid_str
+from tenrusl.providers.oy import IP_WHITELIST, SECRET
+from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_OY_CALLBACK_SECRET", "OY_CALLBACK_SECRET")
-IP_ENV = ("TENRUSL_OY_IP_WHITELIST", "OY_IP_WHITELIST")
-STATUS_CODES = {"000": PAYMENT_SUCCEEDED, "300": PAYMENT_FAILED}
-EXTRA_WORDS = {"complete": PAYMENT_SUCCEEDED, "closed": PAYMENT_FAILED}
 
 
 class OyProvider(Provider):
     name = "oy"
     signature_headers = ("X-OY-Signature",)
-    payment_ref_fields = ("partner_trx_id", "partner_tx_id", "partner_tx_ref", *Provider.payment_ref_fields)
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
-        self.allowed_ips = settings.secrets(*IP_ENV)
+        self.secrets = SECRET.read(settings)
+        self.allowed_ips = IP_WHITELIST.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if self.allowed_ips and request.remote_ip not in self.allowed_ips:
@@ -68,28 +50,9 @@ class OyProvider(Provider):
             return Verification.accept("ok_hmac")
         return Verification.reject("invalid_signature")
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        found = first_string(payload, self.event_id_fields)
-        if found:
-            return EventId(found, "payload")
-        trx = first_string(payload, ("trx_id", "tx_ref_number", "partner_trx_id", "partner_tx_id"))
-        status = dig(payload, "status.code") or dig(payload, "status")
-        if trx and isinstance(status, str) and status:
-            return EventId(f"{trx}:{status}", "payload")
-        return super().event_id(payload, request)
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        code = dig(payload, "status.code")
-        if isinstance(code, str):
-            return STATUS_CODES.get(code, PAYMENT_PENDING)
-        status = payload.get("status")
-        if isinstance(status, str):
-            return EXTRA_WORDS.get(status.lower()) or classify(status) or PAYMENT_PENDING
-        return infer_status(payload)
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        return {"secret": first_secret(settings, SECRET_ENV)}
+        return {"secret": SECRET.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -98,6 +61,21 @@ class OyProvider(Provider):
             "X-OY-Signature": hmac_sha256_hex(credentials["secret"], body),
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "partner_trx_id": ctx.ref,
+            "trx_id": uuid_str(ctx.rng),
+            "amount": ctx.amount,
+            "status": {"code": "000", "message": "Success"},
+            "sender_bank": "014",
+            "recipient_bank": "014",
+            "recipient_account": digits(ctx.rng, 10),
+            "timestamp": datetime.fromtimestamp(ctx.now, UTC).strftime("%d-%m-%Y %H:%M:%S"),
+        }
+        return Payload(dump(doc), None)
 
 
 PROVIDER = OyProvider

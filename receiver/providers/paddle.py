@@ -9,17 +9,16 @@ Classic (Paddle Classic "Verifying webhooks"): ``p_signature`` is base64 RSA-SHA
 over PHP ``serialize()`` of the other fields sorted by key. The form is parsed here from the raw
 bytes, so the gate's form parsing cannot change what is verified.
 
-Settings: ``TENRUSL_PADDLE_SIGNING_SECRET`` (legacy ``PADDLE_SIGNING_SECRET``, comma-separated);
-``TENRUSL_PADDLE_PUBLIC_KEY`` (legacy ``PADDLE_PUBLIC_KEY``: PEM blocks or bare base64, several
-for rotation); ``TENRUSL_PADDLE_SIM_PRIVATE_KEY`` (``sign`` of Classic forms only).
+Settings (``tenrusl/providers/paddle.py``): ``TENRUSL_PADDLE_SIGNING_SECRET`` (legacy
+``PADDLE_SIGNING_SECRET``, comma-separated); ``TENRUSL_PADDLE_PUBLIC_KEY`` (legacy
+``PADDLE_PUBLIC_KEY``: PEM blocks or bare base64, several for rotation);
+``TENRUSL_PADDLE_SIM_PRIVATE_KEY`` (``sign`` of Classic forms only).
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlencode
 
 from receiver.providers.base import (
@@ -29,26 +28,15 @@ from receiver.providers.base import (
     Provider,
     SignedRequest,
     Verification,
-    hmac_sha256_hex,
-    matches_any,
     strip_prefix,
     within_window,
 )
-from receiver.providers.crypto import b64decode_strict, load_public_keys, rsa_sign, rsa_verifies
+from receiver.providers.crypto import b64decode_strict, rsa_sign, rsa_verifies
 from receiver.providers.formats import form_fields, php_serialize
-from receiver.status import infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso
+from tenrusl.providers.paddle import PUBLIC_KEY, SECRET, SIM_PRIVATE_KEY
+from tenrusl.security import hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_PADDLE_SIGNING_SECRET", "PADDLE_SIGNING_SECRET")
-KEY_ENV = ("TENRUSL_PADDLE_PUBLIC_KEY", "PADDLE_PUBLIC_KEY")
-TYPE_STATUS = {
-    "transaction.completed": PAYMENT_SUCCEEDED,
-    "transaction.paid": PAYMENT_SUCCEEDED,
-    "transaction.canceled": PAYMENT_FAILED,
-    "payment_succeeded": PAYMENT_SUCCEEDED,
-    "subscription_payment_succeeded": PAYMENT_SUCCEEDED,
-}
 
 
 def classic_message(fields: list[tuple[str, str]]) -> bytes:
@@ -59,23 +47,14 @@ def classic_message(fields: list[tuple[str, str]]) -> bytes:
 
 class PaddleProvider(Provider):
     name = "paddle"
+    currency = "USD"
     content_kinds = frozenset({JSON, FORM})
     signature_headers = ("Paddle-Signature",)
-    event_id_fields = ("event_id", "alert_id", "id")
-    event_type_fields = ("event_type", "alert_name", "type")
-    payment_ref_fields = (
-        "data.custom_data.provider_ref",
-        "data.custom_data.order_id",
-        "passthrough",
-        "data.id",
-        "order_id",
-        "checkout_id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
-        self.public_keys = settings.parsed(load_public_keys, *KEY_ENV, default=())
+        self.secrets = SECRET.read(settings)
+        self.public_keys = PUBLIC_KEY.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         header = request.header("Paddle-Signature")
@@ -120,18 +99,9 @@ class PaddleProvider(Provider):
             return Verification.accept("ok_classic_rsa")
         return Verification.reject("invalid_signature")
 
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        kind = payload.get("event_type") or payload.get("alert_name")
-        by_type = TYPE_STATUS.get(str(kind or ""))
-        return by_type or infer_status(payload, ("data.status", "status"))
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets = settings.secrets(*SECRET_ENV)
-        return {
-            "secret": secrets[0] if secrets else "",
-            "private_key": settings.value("TENRUSL_PADDLE_SIM_PRIVATE_KEY"),
-        }
+        return {"secret": SECRET.newest(settings), "private_key": SIM_PRIVATE_KEY.read(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -148,6 +118,26 @@ class PaddleProvider(Provider):
         signature = rsa_sign(credentials["private_key"], classic_message(fields), "sha1")
         fields.append(("p_signature", base64.b64encode(signature).decode()))
         return Delivery(urlencode(fields).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "event_id": f"evt_{hex_id(ctx.rng, 26)}",
+            "event_type": "transaction.completed",
+            "occurred_at": iso(ctx.now, millis=True),
+            "notification_id": f"ntf_{hex_id(ctx.rng, 26)}",
+            "data": {
+                "id": f"txn_{hex_id(ctx.rng, 26)}",
+                "status": "completed",
+                "currency_code": ctx.currency,
+                "origin": "web",
+                "custom_data": {"provider_ref": ctx.ref},
+                "details": {"totals": {"total": str(ctx.amount), "currency_code": ctx.currency}},
+                "billed_at": iso(ctx.now),
+            },
+        }
+        return Payload(dump(doc), "transaction.completed")
 
 
 PROVIDER = PaddleProvider

@@ -5,45 +5,32 @@ by source IP and an API status check), so this keeps the original's schemes, any
 passes: ``Authorization: Bearer <shared secret>``, or ``X-Payoneer-Signature:
 hex(HMAC-SHA256(shared secret, raw body))`` (only this one protects the body).
 
-Defect 19 fixed: when ``TENRUSL_PAYONEER_MERCHANT_ID`` is set, ``X-Payoneer-Merchant-Id`` is
-required and must match (the original let a missing header pass).
+Fixed from the original (docs/design-notes.md, defect 19): when ``TENRUSL_PAYONEER_MERCHANT_ID`` is
+set, ``X-Payoneer-Merchant-Id`` is required and must match (the original let a missing header pass).
 
-Settings: ``TENRUSL_PAYONEER_SHARED_SECRET`` (legacy ``PAYONEER_SHARED_SECRET``) and
-``TENRUSL_PAYONEER_MERCHANT_ID`` (legacy ``PAYONEER_MERCHANT_ID``), both comma-separated.
+Settings (``tenrusl/providers/payoneer.py``): ``TENRUSL_PAYONEER_SHARED_SECRET`` (legacy
+``PAYONEER_SHARED_SECRET``) and ``TENRUSL_PAYONEER_MERCHANT_ID`` (legacy ``PAYONEER_MERCHANT_ID``),
+both comma-separated.
 """
 
 from __future__ import annotations
 
-from receiver.providers.base import (
-    Delivery,
-    Provider,
-    SignedRequest,
-    Verification,
-    hmac_matches,
-    hmac_sha256_hex,
-    matches_any,
-    strip_prefix,
-)
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, strip_prefix
+from receiver.providers.samples import Context, Payload, digits, dump, hex_id, iso, major
+from tenrusl.providers.payoneer import MERCHANT_ID, SECRET
+from tenrusl.security import hmac_matches, hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_PAYONEER_SHARED_SECRET", "PAYONEER_SHARED_SECRET")
-MERCHANT_ENV = ("TENRUSL_PAYONEER_MERCHANT_ID", "PAYONEER_MERCHANT_ID")
 
 
 class PayoneerProvider(Provider):
     name = "payoneer"
+    currency = "USD"
     signature_headers = ("X-Payoneer-Signature",)
-    payment_ref_fields = (
-        "client_reference_id",
-        "clientReferenceId",
-        *Provider.payment_ref_fields,
-        "paymentId",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
-        self.merchant_ids = settings.secrets(*MERCHANT_ENV)
+        self.secrets = SECRET.read(settings)
+        self.merchant_ids = MERCHANT_ID.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.secrets:
@@ -66,8 +53,7 @@ class PayoneerProvider(Provider):
 
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        secrets, merchants = settings.secrets(*SECRET_ENV), settings.secrets(*MERCHANT_ENV)
-        return {"secret": secrets[0] if secrets else "", "merchant_id": merchants[0] if merchants else ""}
+        return {"secret": SECRET.newest(settings), "merchant_id": MERCHANT_ID.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -78,6 +64,21 @@ class PayoneerProvider(Provider):
         if credentials.get("merchant_id"):
             headers["X-Payoneer-Merchant-Id"] = credentials["merchant_id"]
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "event": "payment.completed",
+            "paymentId": digits(ctx.rng, 9),
+            "client_reference_id": ctx.ref,
+            "status": "completed",
+            "amount": major(ctx),
+            "currency": ctx.currency,
+            "created_at": iso(ctx.now),
+        }
+        return Payload(dump(doc), "payment.completed")
 
 
 PROVIDER = PayoneerProvider

@@ -7,12 +7,12 @@ Documented scheme (developer.paypal.com, "Webhooks: verify signature"): PayPal s
 ``paypal_api.py``). ``PAYPAL-TRANSMISSION-TIME`` is also checked against the leeway locally, so
 a replayed old transmission costs no API call.
 
-Settings: ``TENRUSL_PAYPAL_CLIENT_ID`` / ``TENRUSL_PAYPAL_CLIENT_SECRET`` (legacy ``PAYPAL_*``;
-comma-separated pairs, tried in order), ``TENRUSL_PAYPAL_WEBHOOK_ID`` (comma-separated: each is
-tried), ``TENRUSL_PAYPAL_ENV`` (``live`` in production, else ``sandbox``),
-``TENRUSL_PAYPAL_API_BASE`` (overrides the env's base URL), ``TENRUSL_PAYPAL_LEEWAY_SECONDS``;
-``TENRUSL_PAYPAL_SIM_PRIVATE_KEY`` / ``TENRUSL_PAYPAL_SIM_CERT_URL`` for ``sign`` only.
-The payment is ``resource``: ``custom_id`` / ``invoice_id`` are ours; ``resource.id`` is last.
+Settings (``tenrusl/providers/paypal.py``): ``TENRUSL_PAYPAL_CLIENT_ID`` /
+``TENRUSL_PAYPAL_CLIENT_SECRET`` (legacy ``PAYPAL_*``; comma-separated pairs, tried in order),
+``TENRUSL_PAYPAL_WEBHOOK_ID`` (comma-separated: each is tried), ``TENRUSL_PAYPAL_ENV`` (``live`` in
+production, else ``sandbox``), ``TENRUSL_PAYPAL_API_BASE`` (overrides the env's base URL),
+``TENRUSL_PAYPAL_LEEWAY_SECONDS``; ``TENRUSL_PAYPAL_SIM_PRIVATE_KEY`` /
+``TENRUSL_PAYPAL_SIM_CERT_URL`` for ``sign`` only.
 """
 
 from __future__ import annotations
@@ -21,19 +21,24 @@ import base64
 import json
 import uuid
 import zlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from receiver.payload import first_string
 from receiver.providers.base import Delivery, Provider, SignedRequest, Verification
 from receiver.providers.crypto import rsa_sign
 from receiver.providers.formats import parse_time
 from receiver.providers.paypal_api import PaypalApi
 from receiver.providers.remote import RemoteError
-from receiver.status import infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
-from tenrusl.settings import Settings, SettingsError
+from receiver.providers.samples import Context, Payload, dump, hex_id, iso, major
+from tenrusl.providers.paypal import (
+    API_BASE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ENV,
+    SIM_CERT_URL,
+    SIM_PRIVATE_KEY,
+    WEBHOOK_ID,
+)
+from tenrusl.settings import Settings
 
 BASE_URLS = {"live": "https://api-m.paypal.com", "sandbox": "https://api-m.sandbox.paypal.com"}
 HEADERS = {
@@ -43,24 +48,6 @@ HEADERS = {
     "cert_url": "PAYPAL-CERT-URL",
     "auth_algo": "PAYPAL-AUTH-ALGO",
 }
-TYPE_STATUS = {
-    "PAYMENT.CAPTURE.COMPLETED": PAYMENT_SUCCEEDED,
-    "PAYMENT.SALE.COMPLETED": PAYMENT_SUCCEEDED,
-    "CHECKOUT.ORDER.COMPLETED": PAYMENT_SUCCEEDED,
-    "PAYMENT.CAPTURE.DENIED": PAYMENT_FAILED,
-    "PAYMENT.CAPTURE.DECLINED": PAYMENT_FAILED,
-    "PAYMENT.SALE.DENIED": PAYMENT_FAILED,
-    "CHECKOUT.ORDER.VOIDED": PAYMENT_FAILED,
-    # A refund resource says COMPLETED: it must not read as a successful payment.
-    "PAYMENT.CAPTURE.REFUNDED": PAYMENT_PENDING,
-    "PAYMENT.CAPTURE.REVERSED": PAYMENT_PENDING,
-    "PAYMENT.SALE.REFUNDED": PAYMENT_PENDING,
-}
-
-
-def _env(settings: Settings) -> str:
-    default = "live" if settings.production else "sandbox"
-    return settings.value("TENRUSL_PAYPAL_ENV", "PAYPAL_ENV", default=default).lower()
 
 
 def signed_message(transmission_id: str, time_: str, webhook_id: str, body: bytes) -> bytes:
@@ -69,25 +56,15 @@ def signed_message(transmission_id: str, time_: str, webhook_id: str, body: byte
 
 class PaypalProvider(Provider):
     name = "paypal"
+    currency = "USD"
     signature_headers = tuple(HEADERS.values())
-    event_id_fields = ("id",)
-    event_type_fields = ("event_type", "type")
-    payment_ref_fields = (
-        "resource.custom_id",
-        "resource.invoice_id",
-        "resource.supplementary_data.related_ids.order_id",
-        "resource.id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        env = _env(settings)
-        if env not in BASE_URLS:
-            raise SettingsError(f"TENRUSL_PAYPAL_ENV={env!r} is not valid; accepted values: live, sandbox")
-        ids = settings.secrets("TENRUSL_PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_ID")
-        secrets = settings.secrets("TENRUSL_PAYPAL_CLIENT_SECRET", "PAYPAL_CLIENT_SECRET")
-        self.webhook_ids = settings.secrets("TENRUSL_PAYPAL_WEBHOOK_ID", "PAYPAL_WEBHOOK_ID")
-        base = settings.value("TENRUSL_PAYPAL_API_BASE", default=BASE_URLS[env])
+        ids = CLIENT_ID.read(settings)
+        secrets = CLIENT_SECRET.read(settings)
+        self.webhook_ids = WEBHOOK_ID.read(settings)
+        base = API_BASE.read(settings) or BASE_URLS[ENV.read(settings)]
         self.api = PaypalApi(base, list(zip(ids, secrets, strict=False)))
 
     async def verify(self, request: SignedRequest) -> Verification:
@@ -117,30 +94,12 @@ class PaypalProvider(Provider):
     async def close(self) -> None:
         await self.api.close()
 
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        kind = str(payload.get("event_type", ""))
-        if kind in TYPE_STATUS:
-            return TYPE_STATUS[kind]
-        return infer_status(payload, ("resource.status", "status"))
-
-    def payment_ref(self, payload: Mapping[str, Any]) -> str | None:
-        units = (payload.get("resource") or {}).get("purchase_units") if isinstance(payload, dict) else None
-        if isinstance(units, list) and units and isinstance(units[0], dict):
-            found = first_string(units[0], ("custom_id", "invoice_id", "reference_id"))
-            if found:
-                return found
-        return super().payment_ref(payload)
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        ids = settings.secrets("TENRUSL_PAYPAL_WEBHOOK_ID", "PAYPAL_WEBHOOK_ID")
         return {
-            "private_key": settings.value("TENRUSL_PAYPAL_SIM_PRIVATE_KEY"),
-            "webhook_id": ids[0] if ids else "",
-            "cert_url": settings.value(
-                "TENRUSL_PAYPAL_SIM_CERT_URL",
-                default="https://api.sandbox.paypal.com/v1/notifications/certs/sim",
-            ),
+            "private_key": SIM_PRIVATE_KEY.read(settings),
+            "webhook_id": WEBHOOK_ID.newest(settings),
+            "cert_url": SIM_CERT_URL.read(settings),
         }
 
     @classmethod
@@ -161,6 +120,40 @@ class PaypalProvider(Provider):
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
         return Delivery(body, headers)
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        capture = hex_id(ctx.rng, 17).upper()
+        value = major(ctx)
+        doc = {
+            "id": f"WH-{hex_id(ctx.rng, 17).upper()}-{hex_id(ctx.rng, 17).upper()}",
+            "event_version": "1.0",
+            "create_time": iso(ctx.now),
+            "resource_type": "capture",
+            "resource_version": "2.0",
+            "event_type": "PAYMENT.CAPTURE.COMPLETED",
+            "summary": f"Payment completed for {value} {ctx.currency}",
+            "resource": {
+                "id": capture,
+                "status": "COMPLETED",
+                "amount": {"currency_code": ctx.currency, "value": value},
+                "final_capture": True,
+                "custom_id": ctx.ref,
+                "invoice_id": ctx.ref,
+                "seller_protection": {"status": "ELIGIBLE"},
+                "create_time": iso(ctx.now),
+                "update_time": iso(ctx.now),
+            },
+            "links": [
+                {
+                    "href": f"https://api.sandbox.paypal.com/v2/payments/captures/{capture}",
+                    "rel": "self",
+                    "method": "GET",
+                }
+            ],
+        }
+        return Payload(dump(doc), "PAYMENT.CAPTURE.COMPLETED")
 
 
 PROVIDER = PaypalProvider

@@ -10,44 +10,22 @@ both were posted. ``TENRUSL_SKRILL_SIGNATURE_MODE=legacy`` keeps that; default `
 ``TENRUSL_SKRILL_MERCHANT_ID`` and ``TENRUSL_SKRILL_EMAIL`` (unused by the original) are checked
 against ``merchant_id`` and ``pay_to_email`` when set.
 
-Settings: ``TENRUSL_SKRILL_MD5_SECRET`` (legacy ``SKRILL_MD5_SECRET``): the secret word,
-comma-separated for rotation. Status: 2 processed (succeeded), 0 pending, -1 cancelled, -2
-failed, -3 chargeback (failed). Event id ``mb_transaction_id:status``; our payment is
-``transaction_id`` (the merchant's reference), else ``mb_transaction_id``.
+Settings (``tenrusl/providers/skrill.py``): ``TENRUSL_SKRILL_MD5_SECRET`` (legacy
+``SKRILL_MD5_SECRET``): the secret word, comma-separated for rotation.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import urlencode
 
-from receiver.payload import first_string
-from receiver.providers.base import (
-    FORM,
-    Delivery,
-    EventId,
-    Provider,
-    SignedRequest,
-    Verification,
-    first_secret,
-    matches_any,
-)
+from receiver.providers.base import FORM, Delivery, Provider, SignedRequest, Verification
 from receiver.providers.formats import form_fields
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from receiver.providers.samples import Context, Payload, digits, major
+from tenrusl.providers.skrill import EMAIL, MERCHANT_ID, SECRET_WORD, SIGNATURE_MODE
+from tenrusl.security import matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_SKRILL_MD5_SECRET", "SKRILL_MD5_SECRET")
-MODE_ENV = "TENRUSL_SKRILL_SIGNATURE_MODE"
-STATUS = {"2": PAYMENT_SUCCEEDED, "0": PAYMENT_PENDING, "-1": PAYMENT_FAILED, "-2": PAYMENT_FAILED}
-STATUS["-3"] = PAYMENT_FAILED  # chargeback
-
-
-def _mode(value: str) -> str:
-    if value.lower() not in ("standard", "legacy"):
-        raise ValueError("accepted values: standard, legacy")
-    return value.lower()
 
 
 def base_string(fields: Mapping[str, str], secret_word: str, *, legacy: bool = False) -> str | None:
@@ -62,16 +40,15 @@ def base_string(fields: Mapping[str, str], secret_word: str, *, legacy: bool = F
 
 class SkrillProvider(Provider):
     name = "skrill"
+    currency = "EUR"
     content_kinds = frozenset({FORM})
-    event_type_fields = ("type", "event_type", "transaction_type")
-    payment_ref_fields = ("transaction_id", "mb_transaction_id")
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
-        self.legacy = settings.parsed(_mode, MODE_ENV, default="standard") == "legacy"
-        self.merchant_ids = settings.secrets("TENRUSL_SKRILL_MERCHANT_ID", "SKRILL_MERCHANT_ID")
-        self.emails = settings.secrets("TENRUSL_SKRILL_EMAIL", "SKRILL_EMAIL")
+        self.secrets = SECRET_WORD.read(settings)
+        self.legacy = SIGNATURE_MODE.read(settings) == "legacy"
+        self.merchant_ids = MERCHANT_ID.read(settings)
+        self.emails = EMAIL.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         try:
@@ -100,19 +77,9 @@ class SkrillProvider(Provider):
             return Verification.accept()
         return Verification.reject("invalid_md5sig" if md5sig else "invalid_sha2sig")
 
-    def event_id(self, payload: Mapping[str, Any], request: SignedRequest) -> EventId | None:
-        txid = first_string(payload, ("mb_transaction_id", "transaction_id"))
-        status = first_string(payload, ("status",))
-        if txid and status:
-            return EventId(f"{txid}:{status}", "payload")
-        return super().event_id(payload, request)
-
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        return STATUS.get(str(payload.get("status", "")).strip(), PAYMENT_PENDING)
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        return {"secret_word": first_secret(settings, SECRET_ENV)}
+        return {"secret_word": SECRET_WORD.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -127,6 +94,24 @@ class SkrillProvider(Provider):
             ("sha2sig", hashlib.sha256(base.encode()).hexdigest().upper()),
         ]
         return Delivery(urlencode(signed).encode(), {"Content-Type": "application/x-www-form-urlencoded"})
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        fields = [
+            ("pay_to_email", "merchant@example.com"),
+            ("pay_from_email", "buyer@example.com"),
+            ("merchant_id", "12345678"),
+            ("transaction_id", ctx.ref),
+            ("mb_transaction_id", digits(ctx.rng, 10)),
+            ("mb_amount", major(ctx)),
+            ("mb_currency", ctx.currency),
+            ("status", "2"),
+            ("amount", major(ctx)),
+            ("currency", ctx.currency),
+            ("payment_type", "WLT"),
+        ]
+        return Payload(urlencode(fields).encode(), None, signed_field="mb_amount")
 
 
 PROVIDER = SkrillProvider

@@ -4,46 +4,18 @@ Documented scheme (stripe.com/docs/webhooks, "Verify signatures manually"): v1 i
 HMAC-SHA256(endpoint secret, ``"<t>.<raw body>"``); several v1 values appear while a secret
 rolls; reject when ``t`` is outside the tolerance (300 s by default).
 
-Settings: ``TENRUSL_STRIPE_WEBHOOK_SECRET`` (legacy ``STRIPE_WEBHOOK_SECRET``), comma-separated
-for rotation; ``TENRUSL_STRIPE_LEEWAY_SECONDS`` (default ``TENRUSL_SIG_TS_LEEWAY_SECONDS``).
-The payment is in ``data.object``: its ``metadata.provider_ref``, ``client_reference_id`` or
-``metadata.order_id`` name our payment; the object's own id is the last fallback.
+Settings (``tenrusl/providers/stripe.py``): ``TENRUSL_STRIPE_WEBHOOK_SECRET`` (legacy
+``STRIPE_WEBHOOK_SECRET``), comma-separated for rotation; ``TENRUSL_STRIPE_LEEWAY_SECONDS``
+(default ``TENRUSL_SIG_TS_LEEWAY_SECONDS``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from receiver.providers.base import (
-    Delivery,
-    Provider,
-    SignedRequest,
-    Verification,
-    first_secret,
-    hmac_sha256_hex,
-    matches_any,
-    within_window,
-)
-from receiver.status import infer_status
-from tenrusl.constants import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from receiver.providers.base import Delivery, Provider, SignedRequest, Verification, within_window
+from receiver.providers.samples import Context, Payload, dump, hex_id, uuid_str
+from tenrusl.providers.stripe import SECRET
+from tenrusl.security import hmac_sha256_hex, matches_any
 from tenrusl.settings import Settings
-
-SECRET_ENV = ("TENRUSL_STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET")
-
-# Event types that settle a payment whatever the object's status field says.
-TYPE_STATUS = {
-    "payment_intent.succeeded": PAYMENT_SUCCEEDED,
-    "charge.succeeded": PAYMENT_SUCCEEDED,
-    "checkout.session.async_payment_succeeded": PAYMENT_SUCCEEDED,
-    "invoice.paid": PAYMENT_SUCCEEDED,
-    "invoice.payment_succeeded": PAYMENT_SUCCEEDED,
-    "payment_intent.payment_failed": PAYMENT_FAILED,
-    "payment_intent.canceled": PAYMENT_FAILED,
-    "charge.failed": PAYMENT_FAILED,
-    "checkout.session.async_payment_failed": PAYMENT_FAILED,
-    "checkout.session.expired": PAYMENT_FAILED,
-}
 
 
 def parse_header(header: str) -> tuple[str, list[str]]:
@@ -60,20 +32,12 @@ def parse_header(header: str) -> tuple[str, list[str]]:
 
 class StripeProvider(Provider):
     name = "stripe"
+    currency = "USD"
     signature_headers = ("Stripe-Signature",)
-    event_id_fields = ("id",)
-    event_type_fields = ("type",)
-    payment_ref_fields = (
-        "data.object.metadata.provider_ref",
-        "data.object.client_reference_id",
-        "data.object.metadata.order_id",
-        "data.object.payment_intent",
-        "data.object.id",
-    )
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.secrets = settings.secrets(*SECRET_ENV)
+        self.secrets = SECRET.read(settings)
 
     async def verify(self, request: SignedRequest) -> Verification:
         if not self.secrets:
@@ -92,15 +56,9 @@ class StripeProvider(Provider):
             return Verification.accept()
         return Verification.reject("invalid_signature")
 
-    def payment_status(self, payload: Mapping[str, Any]) -> str:
-        by_type = TYPE_STATUS.get(str(payload.get("type", "")))
-        if by_type:
-            return by_type
-        return infer_status(payload, ("data.object.payment_status", "data.object.status", "status"))
-
     @classmethod
     def signing_credentials(cls, settings: Settings) -> dict[str, str]:
-        return {"secret": first_secret(settings, SECRET_ENV)}
+        return {"secret": SECRET.newest(settings)}
 
     @classmethod
     def sign(cls, body: bytes, credentials: dict[str, str], *, now: float, path: str) -> Delivery:
@@ -109,6 +67,34 @@ class StripeProvider(Provider):
         return Delivery(
             body, {"Content-Type": "application/json", "Stripe-Signature": f"t={timestamp},v1={signature}"}
         )
+
+    @classmethod
+    def sample(cls, ctx: Context) -> Payload:
+        """A realistic notification of a successful payment, naming our payment ``ctx.ref``."""
+        intent = f"pi_{hex_id(ctx.rng)}"
+        doc = {
+            "id": f"evt_{hex_id(ctx.rng)}",
+            "object": "event",
+            "api_version": "2024-06-20",
+            "created": int(ctx.now),
+            "type": "payment_intent.succeeded",
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {"id": f"req_{hex_id(ctx.rng, 14)}", "idempotency_key": uuid_str(ctx.rng)},
+            "data": {
+                "object": {
+                    "id": intent,
+                    "object": "payment_intent",
+                    "amount": ctx.amount,
+                    "amount_received": ctx.amount,
+                    "currency": ctx.currency.lower(),
+                    "status": "succeeded",
+                    "latest_charge": f"ch_{hex_id(ctx.rng)}",
+                    "metadata": {"provider_ref": ctx.ref},
+                }
+            },
+        }
+        return Payload(dump(doc), "payment_intent.succeeded")
 
 
 PROVIDER = StripeProvider

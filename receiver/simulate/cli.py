@@ -13,12 +13,14 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from receiver.providers import provider_class
 from receiver.providers.base import Provider
+from receiver.providers.samples import hex_id
 from receiver.simulate.client import (
     DUPLICATE,
     FRESH,
@@ -35,7 +37,7 @@ from receiver.simulate.client import (
     tamper,
     tamper_header,
 )
-from receiver.simulate.payloads import CURRENCY, build, hex_id
+from receiver.simulate.payloads import build, currency
 from tenrusl.constants import PROVIDERS
 from tenrusl.settings import Settings
 
@@ -48,7 +50,9 @@ def webhook_path(base_url: str, provider: str) -> str:
     return urlsplit(base_url).path.rstrip("/") + f"/api/v1/webhooks/{provider}"
 
 
-def warn_missing_credentials(provider: str, credentials: dict[str, str], stream: object = None) -> None:
+def warn_missing_credentials(
+    provider: str, credentials: dict[str, str], stream: TextIO | None = None
+) -> None:
     empty = sorted(k for k, v in credentials.items() if k in ("secret", "token", "private_key") and not v)
     for key in empty:
         print(
@@ -63,14 +67,13 @@ async def _references(
 ) -> list[tuple[str, int]]:
     amounts = [rng.randrange(10_000, 5_000_000, 100) for _ in range(n)]
     if not args.with_payments:
-        return [(f"sim_{args.provider}_{hex_id(rng, 20).upper()}", a) for a in amounts]
+        return [(f"sim_{args.provider}_{hex_id(rng, 20)}", a) for a in amounts]
     base = args.url.rstrip("/")
     limit = asyncio.Semaphore(args.concurrency)
 
     async def one(amount: int) -> tuple[str, int]:
         async with limit:
-            currency = CURRENCY.get(args.provider, "IDR")
-            return await create_payment(session, base, args.provider, amount, currency), amount
+            return await create_payment(session, base, args.provider, amount, currency(args.provider)), amount
 
     return list(await asyncio.gather(*(one(a) for a in amounts)))
 
@@ -91,7 +94,7 @@ def _deliveries(
         fresh.append(Delivery(FRESH, signed.body, signed.headers))
     forged = []
     for _ in range(tampered):
-        payload = build(args.provider, rng, f"sim_{args.provider}_{hex_id(rng, 20).upper()}", time.time())
+        payload = build(args.provider, rng, f"sim_{args.provider}_{hex_id(rng, 20)}", time.time())
         signed = cls.sign(payload.body, credentials, now=time.time(), path=path)
         if args.provider in TOKEN_HEADERS:
             forged.append(
@@ -165,7 +168,7 @@ def _rate(value: str) -> float:
     return rate
 
 
-def register(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "simulate",
         help="send realistic signed webhooks (with duplicates and tampering) to a receiver",
@@ -217,7 +220,7 @@ def _sign(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register_sign(commands: argparse._SubParsersAction) -> None:
+def register_sign(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "sign",
         help="print the signature headers for a webhook body (one 'Name: value' per line, for curl -H)",

@@ -30,12 +30,11 @@ OUTCOME_LABELS = {
 
 @dataclass(frozen=True)
 class Delivery:
-    """One HTTP request to send; ``copy_of`` names the fresh delivery a duplicate repeats."""
+    """One HTTP request to send."""
 
     kind: str
     body: bytes
     headers: dict[str, str]
-    copy_of: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ and Amazon Buy with Prime publishes its keys as a JWKS, so neither can be exerci
 sandbox owns the key pairs: it checks PayPal transmissions the way PayPal does (SHA256withRSA over
 ``id|time|webhook_id|crc32(body)``) and serves its P-384 public key as Amazon's JWKS.
 ``sandbox_env`` gives the settings that point the receiver at it and hand the simulator the
-matching private keys (plus demo secrets for every other provider, see ``DEMO_SECRETS``).
+matching private keys (plus demo secrets for every other provider, see ``demo_secrets``).
 
 Never for production: the private keys travel in environment variables.
 
@@ -34,26 +34,27 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from tenrusl.constants import PROVIDERS
+from tenrusl.providers import provider_spec
+from tenrusl.providers.config import Values
+
 PAYPAL_PREFIX = "/paypal"
 AMAZON_PREFIX = "/amazon"
 EVENT_MARKER = b',"webhook_event":'
 
-# HMAC secrets and tokens for the providers that need nothing else: enough to sign and verify
-# every provider in a dev environment. Values already set in the environment win (see dev_env).
-DEMO_SECRETS = {
-    "TENRUSL_MOCK_SECRET": "dev-mock-secret",
-    "TENRUSL_XENDIT_CALLBACK_TOKEN": "dev-xendit-token",
-    "TENRUSL_MIDTRANS_SERVER_KEY": "dev-midtrans-server-key",
-    "TENRUSL_STRIPE_WEBHOOK_SECRET": "whsec_dev_stripe",
-    "TENRUSL_PADDLE_SIGNING_SECRET": "pdl_ntfset_dev",
-    "TENRUSL_LS_WEBHOOK_SECRET": "dev-lemonsqueezy-secret",
-    "TENRUSL_AIRWALLEX_WEBHOOK_SECRET": "dev-airwallex-secret",
-    "TENRUSL_TRIPAY_PRIVATE_KEY": "dev-tripay-private-key",
-    "TENRUSL_DOKU_SECRET_KEY": "dev-doku-secret",
-    "TENRUSL_OY_CALLBACK_SECRET": "dev-oy-secret",
-    "TENRUSL_PAYONEER_SHARED_SECRET": "dev-payoneer-secret",
-    "TENRUSL_SKRILL_MD5_SECRET": "dev-skrill-secret-word",
-}
+
+def demo_secrets() -> dict[str, str]:
+    """A demo value for every secret a provider declares (tenrusl/providers/<name>.py), so each
+    provider can be signed and verified in a dev environment; ``sandbox_env`` replaces the ones
+    the sandbox must own (PayPal's client). A new provider's secrets get one with no change here.
+    """
+    demo: dict[str, str] = {}
+    for name in PROVIDERS:
+        for setting in provider_spec(name).variables:
+            if isinstance(setting, Values) and setting.secret:
+                variable = setting.names[0]
+                demo[variable] = "dev-" + variable.removeprefix("TENRUSL_").lower().replace("_", "-")
+    return demo
 
 
 def _pem_private(key: Any) -> str:
@@ -245,7 +246,7 @@ def sandbox_env(base_url: str, keys: SandboxKeys) -> dict[str, str]:
 def dev_env(base_url: str, keys: SandboxKeys, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """``sandbox_env`` plus a demo secret for every provider not already configured in ``environ``."""
     configured = environ or {}
-    demo = {k: v for k, v in DEMO_SECRETS.items() if not configured.get(k)}
+    demo = {k: v for k, v in demo_secrets().items() if not configured.get(k)}
     return {**demo, **sandbox_env(base_url, keys)}
 
 

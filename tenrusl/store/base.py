@@ -8,15 +8,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow
 
-from tenrusl.db import UNAVAILABLE_ERRORS
+from tenrusl.db import UNAVAILABLE_ERRORS, Connection, Pool, error_kind
 from tenrusl.errors import DatabaseUnavailable, UnstorableText
 from tenrusl.sql import queries
 from tenrusl.storable import is_storable_text
 
 # Called with (query name, seconds) after every statement; the receiver hooks its histogram here.
 QueryObserver = Callable[[str, float], None]
+# Called with the kind (tenrusl.db.error_kind) of every database error; the receiver counts them.
+ErrorObserver = Callable[[str], None]
 
 
 def check_text_params(name: str, params: dict[str, Any]) -> None:
@@ -36,22 +39,34 @@ def check_text_params(name: str, params: dict[str, Any]) -> None:
 
 
 class StoreBase:
-    def __init__(self, pool: AsyncConnectionPool, observe: QueryObserver | None = None) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        observe: QueryObserver | None = None,
+        on_error: ErrorObserver | None = None,
+    ) -> None:
         self.pool = pool
         self._observe = observe
+        self._on_error = on_error
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A pooled connection; unavailability (including pool timeouts) is DatabaseUnavailable."""
         try:
             async with self.pool.connection() as conn:
                 yield conn
         except UNAVAILABLE_ERRORS as exc:
+            self._failed(exc)
             raise DatabaseUnavailable(f"database unavailable: {exc.__class__.__name__}") from exc
+        except psycopg.Error as exc:
+            self._failed(exc)
+            raise
 
-    async def _run(
-        self, conn: psycopg.AsyncConnection, name: str, params: dict[str, Any]
-    ) -> psycopg.AsyncCursor:
+    def _failed(self, exc: BaseException) -> None:
+        if self._on_error:
+            self._on_error(error_kind(exc))
+
+    async def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> AsyncCursor[DictRow]:
         check_text_params(name, params)
         started = time.perf_counter()
         try:
@@ -61,23 +76,23 @@ class StoreBase:
                 self._observe(name, time.perf_counter() - started)
 
     async def fetch_one(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> dict[str, Any] | None:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> DictRow | None:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchone()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchone()
 
     async def fetch_all(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
-    ) -> list[dict[str, Any]]:
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+    ) -> list[DictRow]:
         if conn is not None:
             return await (await self._run(conn, name, params or {})).fetchall()
         async with self.connection() as own:
             return await (await self._run(own, name, params or {})).fetchall()
 
     async def execute(
-        self, name: str, params: dict[str, Any] | None = None, conn: psycopg.AsyncConnection | None = None
+        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
     ) -> int:
         """Run a statement; returns the number of rows it touched."""
         if conn is not None:

@@ -1,4 +1,4 @@
-"""Webhook events: ingest (store + apply in one round trip), re-apply, read."""
+"""Webhook events: ingest (store + apply in one round trip), read; schema and metrics reads."""
 
 from __future__ import annotations
 
@@ -45,32 +45,8 @@ class EventQueries(StoreBase):
         assert row is not None
         return IngestResult.from_row(row)
 
-    async def apply_event(
-        self,
-        event_id: str,
-        payment_status: str,
-        payment_ref: str | None,
-        retry_delay_ms: int,
-        max_attempts: int,
-    ) -> str | None:
-        row = await self.fetch_one(
-            "apply_event",
-            {
-                "id": event_id,
-                "payment_status": payment_status,
-                "payment_ref": payment_ref,
-                "retry_delay_ms": retry_delay_ms,
-                "max_attempts": max_attempts,
-            },
-        )
-        return row["payment_status"] if row else None
-
     async def get_event(self, event_id: str) -> WebhookEvent | None:
         row = await self.fetch_one("get_event", {"id": event_id})
-        return WebhookEvent.from_row(row) if row else None
-
-    async def get_event_by_provider_id(self, provider: str, event_id: str) -> WebhookEvent | None:
-        row = await self.fetch_one("get_event_by_provider_id", {"provider": provider, "event_id": event_id})
         return WebhookEvent.from_row(row) if row else None
 
     async def schema_version(self) -> str | None:
@@ -86,7 +62,9 @@ class EventQueries(StoreBase):
             "backlog_oldest_seconds": float(row["backlog_oldest_seconds"] or 0),
             "runs_totals": row["runs_totals"] or {},
             "runs_by_outcome": row["runs_by_outcome"] or {},
+            "runs_running": int(row["runs_running"]),
             "last_run": row["last_run"] or {},
+            "last_run_outcome": row["last_run_outcome"],
             "last_run_ts": float(row["last_run_ts"]) if row["last_run_ts"] is not None else None,
             "last_success_ts": float(row["last_success_ts"]) if row["last_success_ts"] is not None else None,
         }

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Json, Jsonb
 
+from tenrusl.db import Connection
 from tenrusl.store.base import StoreBase
 from tenrusl.store.models import IdempotencyRecord, Payment
 
@@ -35,7 +35,7 @@ class PaymentQueries(StoreBase):
         metadata: Any,
         idempotency_key: str | None,
         request_hash: str | None,
-        conn: psycopg.AsyncConnection | None = None,
+        conn: Connection | None = None,
     ) -> Payment:
         row = await self.fetch_one(
             "insert_payment",
@@ -69,12 +69,10 @@ class PaymentQueries(StoreBase):
         )
 
     async def list_payments(self, flt: PaymentFilter, limit: int, offset: int) -> tuple[list[Payment], int]:
-        params = {**flt.__dict__, "limit": limit, "offset": offset}
-        rows = await self.fetch_all("list_payments", params)
-        if rows:
-            return [Payment.from_row(r) for r in rows], int(rows[0]["total"])
-        count = await self.fetch_one("count_payments", params)
-        return [], int(count["total"]) if count else 0
+        """One page and the total of all matches (also for a page past the last one)."""
+        rows = await self.fetch_all("list_payments", {**flt.__dict__, "limit": limit, "offset": offset})
+        total = int(rows[0]["total"]) if rows else 0
+        return [Payment.from_row(r) for r in rows if r["id"] is not None], total
 
     async def claim_idempotency_key(
         self, key: str, request_hash: str, lock_seconds: int, ttl_seconds: int
@@ -95,7 +93,7 @@ class PaymentQueries(StoreBase):
         return IdempotencyRecord.from_row(row) if row else None
 
     async def complete_idempotency_key(
-        self, key: str, status: int, body: Any, conn: psycopg.AsyncConnection | None = None
+        self, key: str, status: int, body: Any, conn: Connection | None = None
     ) -> None:
         await self.execute(
             "complete_idempotency_key", {"key": key, "status": status, "body": Json(body)}, conn
@@ -104,5 +102,6 @@ class PaymentQueries(StoreBase):
     async def release_idempotency_key(self, key: str) -> None:
         await self.execute("release_idempotency_key", {"key": key})
 
-    async def purge_idempotency_keys(self) -> int:
-        return await self.execute("purge_idempotency_keys")
+    async def purge_idempotency_keys(self, limit: int) -> int:
+        """Delete at most ``limit`` expired keys; returns how many went."""
+        return await self.execute("purge_idempotency_keys", {"limit": limit})

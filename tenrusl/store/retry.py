@@ -144,19 +144,35 @@ class RetryQueries(StoreBase):
     async def list_events(
         self, flt: EventFilter, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
-        params = {**flt.__dict__, "limit": limit, "offset": offset}
-        rows = await self.fetch_all("list_events", params)
-        if rows:
-            return rows, int(rows[0]["total"])
-        count = await self.fetch_one("count_events", params)
-        return [], int(count["total"]) if count else 0
+        """One page and the total of all matches (also for a page past the last one)."""
+        rows = await self.fetch_all("list_events", {**flt.__dict__, "limit": limit, "offset": offset})
+        total = int(rows[0]["total"]) if rows else 0
+        return [r for r in rows if r["id"] is not None], total
 
     async def start_retry_run(self, run_id: str, trigger: str, policy: dict[str, Any]) -> datetime:
         row = await self.fetch_one(
             "start_retry_run", {"id": run_id, "trigger": trigger, "policy": Jsonb(policy)}
         )
         assert row is not None
-        return row["started_at"]
+        started: datetime = row["started_at"]
+        return started
+
+    async def retry_run_locked(
+        self, run_id: str, lock_backend: str, *, lease_seconds: int, grace_seconds: int
+    ) -> list[dict[str, Any]]:
+        """Record the run's lock; mark the runs it proves dead ``abandoned`` and return them.
+
+        ``lease_seconds`` stands in for a row whose policy does not say its lease.
+        """
+        return await self.fetch_all(
+            "retry_run_locked",
+            {
+                "id": run_id,
+                "lock_backend": lock_backend,
+                "lease_seconds": lease_seconds,
+                "grace_seconds": grace_seconds,
+            },
+        )
 
     async def finish_retry_run(
         self,
@@ -197,4 +213,6 @@ class RetryQueries(StoreBase):
             "due": int(row["due"]),
             "oldest_due_seconds": float(row["oldest_due_seconds"] or 0),
             "next_due_at": row["next_due_at"],
+            "runs_running": int(row["runs_running"]),
+            "runs_abandoned_24h": int(row["runs_abandoned_24h"]),
         }

@@ -8,10 +8,11 @@ import re
 import psycopg
 
 from tenrusl import constants
+from tenrusl.db import Connection
 from tenrusl.migrate import apply_migrations, latest_version
 
 
-async def connect(url: str) -> psycopg.AsyncConnection:
+async def connect(url: str) -> Connection:
     return await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=psycopg.rows.dict_row)
 
 
@@ -57,6 +58,7 @@ async def check_values(db, table: str, column: str) -> set[str]:
 async def test_status_checks_equal_the_python_constants(db):
     assert await check_values(db, "webhook_events", "status") == set(constants.EVENT_STATES)
     assert await check_values(db, "payments", "status") == set(constants.PAYMENT_STATUSES)
+    assert await check_values(db, "retry_runs", "outcome") == set(constants.RUN_OUTCOMES)
 
 
 async def test_claim_index_covers_exactly_the_retryable_states(db):

@@ -34,12 +34,24 @@ def test_legacy_names_are_read():
         ({"TENRUSL_SIGNATURE_STRICT": "maybe"}, "TENRUSL_SIGNATURE_STRICT"),
         ({"TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON": "{nope"}, "TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON"),
         ({"TENRUSL_IDEMPOTENCY_TTL_SECONDS": "7200"}, "TENRUSL_IDEMPOTENCY_TTL_SECONDS"),
+        # Retry knobs are checked against the policy's bounds now, not by every run later.
+        ({"TENRUSL_PROCESSING_LEASE_SECONDS": "2"}, "TENRUSL_PROCESSING_LEASE_SECONDS"),
+        ({"TENRUSL_RETRY_CAP_MS": "691200000"}, "TENRUSL_RETRY_CAP_MS"),
+        ({"TENRUSL_SCHEDULER_PROVIDER": "square"}, "TENRUSL_SCHEDULER_PROVIDER"),
+        ({"TENRUSL_RETRY_MIN_DELAY_MS": "-1"}, "TENRUSL_RETRY_MIN_DELAY_MS"),
+        ({"TENRUSL_RETRY_MIN_LEASE_MS": "-1"}, "TENRUSL_RETRY_MIN_LEASE_MS"),
     ],
 )
 def test_bad_values_stop_start_up_naming_the_variable(env, variable):
     with pytest.raises(SettingsError) as caught:
         Settings.from_env(env)
     assert variable in str(caught.value)
+
+
+def test_the_min_delay_keeps_its_old_name_as_an_alias():
+    assert Settings.from_env({"TENRUSL_RETRY_MIN_LEASE_MS": "500"}).retry_min_delay_ms == 500
+    both = {"TENRUSL_RETRY_MIN_DELAY_MS": "700", "TENRUSL_RETRY_MIN_LEASE_MS": "500"}
+    assert Settings.from_env(both).retry_min_delay_ms == 700  # the new name wins
 
 
 def test_secrets_accept_several_values_for_rotation():

@@ -30,6 +30,7 @@ async def start_dev(env: dict[str, str], cwd: Path, *args: str) -> tuple[asyncio
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    assert proc.stdout is not None
     banner = ""
     while "Then look at the payment" not in banner:
         line = await asyncio.wait_for(proc.stdout.readline(), 120)

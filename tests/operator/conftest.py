@@ -1,6 +1,6 @@
 """Fixtures for the operator: a kmock API server holding a retry CronJob, and the operator on it.
 
-kmock's three gotchas (reference/tooling.md) are handled here once: the bundled resources are
+kmock's three gotchas (docs/design-notes.md, "The operator") are handled here once: the bundled resources are
 loaded (kopf waits forever without ``v1/namespaces``), every object gets a ``uid`` and a
 ``resourceVersion`` (kopf's JSON-patch ``test`` op needs one), and the operator runs with an
 explicit registry (kopf's default one, holding only ``tenrusl_operator.handlers``).
@@ -111,6 +111,13 @@ class Cluster:
         except KeyError:
             return None
         return None if obj.deleted else json.loads(json.dumps(obj.raw))
+
+    def must(self, resource: str, name: str) -> dict[str, Any]:
+        """The object, which the test expects to exist (KeyError, which wait_for retries, if not)."""
+        found = self.get(resource, name)
+        if found is None:
+            raise KeyError(f"{resource}/{name} does not exist")
+        return found
 
     async def wait_for(
         self, check: Callable[[], Any], within: float = 10.0, what: str = "condition"

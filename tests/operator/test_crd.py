@@ -10,8 +10,7 @@ from tenrusl_operator import crd, reconcile
 
 from tenrusl import policy as policy_module
 from tenrusl.constants import PROVIDERS
-from tenrusl.policy import RetryPolicy
-from tenrusl.settings import BACKOFF_MODES
+from tenrusl.policy import BACKOFF_MODES, RetryPolicy
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +88,12 @@ def test_defaults_are_the_retry_policy_defaults() -> None:
 def test_bounds_and_enums_match_the_policy_module() -> None:
     props = spec_schema()["properties"]
     backoff = props["backoff"]["properties"]
-    assert (props["limit"]["minimum"], props["limit"]["maximum"]) == (1, policy_module.MAX_LIMIT)
-    assert props["maxAttempts"]["maximum"] == policy_module.MAX_ATTEMPTS
+    knob = policy_module.KNOB
+    assert (props["limit"]["minimum"], props["limit"]["maximum"]) == (1, knob["limit"].maximum)
+    assert props["maxAttempts"]["maximum"] == knob["max_attempts"].maximum
     assert (props["leaseSeconds"]["minimum"], props["leaseSeconds"]["maximum"]) == (
-        policy_module.MIN_LEASE_S,
-        policy_module.MAX_LEASE_S,
+        knob["lease_seconds"].minimum,
+        knob["lease_seconds"].maximum,
     )
     for name in ("baseMs", "capMs"):
         assert (backoff[name]["minimum"], backoff[name]["maximum"]) == (0, policy_module.MAX_DELAY_MS)

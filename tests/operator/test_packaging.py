@@ -89,7 +89,7 @@ async def test_kopf_run_on_the_file_reconciles_a_policy(cluster: Cluster, kubeco
             within=30,
             what="the kopf run process to pause the CronJob",
         )
-        assert cluster.get(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is True
+        assert cluster.must(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is True
     finally:
         process.terminate()
         output, _ = await asyncio.wait_for(process.communicate(), 30)

@@ -48,16 +48,16 @@ async def test_pause_and_resume_reach_the_cronjob_within_two_seconds(
     paused_after = time.monotonic() - started
     assert code == 0, err
     assert "spec.paused=true" in out and "confirmed by the operator" in out
-    assert operator.get(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is True
-    assert json.loads(operator.get(CONFIGMAPS, "default-policy")["data"]["policy.json"])["paused"] is True
+    assert operator.must(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is True
+    assert json.loads(operator.must(CONFIGMAPS, "default-policy")["data"]["policy.json"])["paused"] is True
     assert condition(operator.get(WRP, "default"), "Paused")["status"] == "True"
 
     started = time.monotonic()
     code, out, err = await run_plugin("resume", "default", "-n", NAMESPACE)
     resumed_after = time.monotonic() - started
     assert code == 0, err
-    assert operator.get(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is False
-    assert json.loads(operator.get(CONFIGMAPS, "default-policy")["data"]["policy.json"])["paused"] is False
+    assert operator.must(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is False
+    assert json.loads(operator.must(CONFIGMAPS, "default-policy")["data"]["policy.json"])["paused"] is False
     assert condition(operator.get(WRP, "default"), "Paused")["status"] == "False"
 
     record_property("pause_confirmed_s", round(paused_after, 3))

@@ -87,7 +87,7 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
     )
 
     async def run_once() -> tuple[str, int]:
-        path.write_text(operator.get(CONFIGMAPS, "default-policy")["data"]["policy.json"], encoding="utf-8")
+        path.write_text(operator.must(CONFIGMAPS, "default-policy")["data"]["policy.json"], encoding="utf-8")
         async with open_pool(settings) as pool:
             result = await Runner(settings, Store(pool), RunOptions(trigger="test")).run()
         row = await (await db.execute("SELECT attempts FROM webhook_events WHERE id = 'ev1'")).fetchone()

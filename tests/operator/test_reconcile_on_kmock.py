@@ -148,7 +148,7 @@ async def test_missing_cronjob_degrades_and_recovers_when_it_appears(
     assert "tenrusl-retry" in degraded["message"]
     assert condition(operator.get(WRP, "default"), "Ready")["status"] == "False"
     assert condition(operator.get(WRP, "default"), "Paused")["status"] == "Unknown"
-    assert "observedGeneration" not in operator.get(WRP, "default")["status"]
+    assert "observedGeneration" not in operator.must(WRP, "default")["status"]
     assert policy_file(operator)["paused"] is True, "the policy is written even without the CronJob"
     await operator.wait_for(lambda: "CronJobNotFound" in posted_reasons(operator), what="a warning event")
 
@@ -175,14 +175,14 @@ async def test_invalid_spec_degrades_and_changes_nothing(operator: Cluster) -> N
 
 async def test_observed_generation_follows_the_spec(operator: Cluster) -> None:
     cluster = await running_policy(operator)
-    assert cluster.get(WRP, "default")["status"]["observedGeneration"] == 1
+    assert cluster.must(WRP, "default")["status"]["observedGeneration"] == 1
 
     # The API server bumps metadata.generation on a spec change; kmock does not, so the test does.
     await merge_patch(cluster, {"metadata": {"generation": 2}, "spec": {"maxAttempts": 5}})
     await cluster.wait_for(
-        lambda: cluster.get(WRP, "default")["status"]["observedGeneration"] == 2, what="observedGeneration 2"
+        lambda: cluster.must(WRP, "default")["status"]["observedGeneration"] == 2, what="observedGeneration 2"
     )
-    status = cluster.get(WRP, "default")["status"]
+    status = cluster.must(WRP, "default")["status"]
     assert all(c["observedGeneration"] == 2 for c in status["conditions"])
     assert policy_file(cluster)["maxAttempts"] == 5
     assert policy_file(cluster)["source"]["generation"] == 2
@@ -194,8 +194,8 @@ async def test_cronjob_run_times_are_reported(operator: Cluster) -> None:
         cronjob_body(lastScheduleTime="2026-11-28T09:59:00Z", lastSuccessfulTime="2026-11-28T09:59:12Z"),
     )
     operator.put(WRP, policy_body())
-    await operator.wait_for(lambda: "lastScheduleTime" in operator.get(WRP, "default")["status"])
-    status = operator.get(WRP, "default")["status"]
+    await operator.wait_for(lambda: "lastScheduleTime" in operator.must(WRP, "default")["status"])
+    status = operator.must(WRP, "default")["status"]
     assert status["lastScheduleTime"] == "2026-11-28T09:59:00Z"
     assert status["lastSuccessfulTime"] == "2026-11-28T09:59:12Z"
 
@@ -203,7 +203,7 @@ async def test_cronjob_run_times_are_reported(operator: Cluster) -> None:
 async def test_deleting_a_paused_policy_resumes_the_cronjob(operator: Cluster) -> None:
     cluster = await running_policy(operator, paused=True)
     assert suspend(cluster) is True
-    assert cluster.get(WRP, "default")["metadata"]["finalizers"] == [handlers.FINALIZER]
+    assert cluster.must(WRP, "default")["metadata"]["finalizers"] == [handlers.FINALIZER]
 
     await asyncio.to_thread(_delete_policy)
     await cluster.wait_for(lambda: cluster.get(WRP, "default") is None, what="the policy to be released")
@@ -243,7 +243,7 @@ async def test_timer_refreshes_run_times_and_undoes_a_manual_unsuspend(
     cluster.put(WRP, policy_body(paused=True))
     await cluster.wait_for(lambda: suspend(cluster) is True, what="the timer to suspend the CronJob")
     await cluster.wait_for(
-        lambda: cluster.get(WRP, "default")["status"].get("lastScheduleTime") == "2026-11-28T09:00:00Z"
+        lambda: cluster.must(WRP, "default")["status"].get("lastScheduleTime") == "2026-11-28T09:00:00Z"
     )
 
     # Someone un-suspends by hand and a run happens: the next tick reports it and pauses again.
@@ -251,6 +251,6 @@ async def test_timer_refreshes_run_times_and_undoes_a_manual_unsuspend(
         {"spec": {"suspend": False}, "status": {"lastScheduleTime": "2026-11-28T09:05:00Z"}}
     )
     await cluster.wait_for(
-        lambda: cluster.get(WRP, "default")["status"].get("lastScheduleTime") == "2026-11-28T09:05:00Z"
+        lambda: cluster.must(WRP, "default")["status"].get("lastScheduleTime") == "2026-11-28T09:05:00Z"
     )
     await cluster.wait_for(lambda: suspend(cluster) is True, what="the timer to undo the drift")

@@ -68,16 +68,16 @@ class FakePaypal:
         message = (
             f"{fields['transmission_id']}|{fields['transmission_time']}|{fields['webhook_id']}|{zlib.crc32(event)}"
         ).encode()
-        status = "FAILURE"
+        verdict = "FAILURE"
         if fields.get("auth_algo") == "SHA256withRSA":
             try:
                 rsa_key(PAYPAL_SIGNING_KEY).public_key().verify(
                     base64.b64decode(fields["transmission_sig"]), message, padding.PKCS1v15(), hashes.SHA256()
                 )
-                status = "SUCCESS"
+                verdict = "SUCCESS"
             except (InvalidSignature, ValueError):
                 pass
-        return web.json_response({"verification_status": status})
+        return web.json_response({"verification_status": verdict})
 
 
 @dataclass

@@ -129,7 +129,7 @@ async def test_payoneer_merchant_header_is_required_when_configured(
     client = await make_client(make_settings(**FAST_RATE, **env))
     body = b'{"id":"pn-1","event":"payment.completed"}'
     signed = {"Content-Type": JSON_TYPE, "X-Payoneer-Signature": hmac_hex("s", body)}
-    assert await post(client, "payoneer", body, signed) == 401  # missing header (defect 19)
+    assert await post(client, "payoneer", body, signed) == 401  # missing header (design notes, defect 19)
     assert await post(client, "payoneer", body, {**signed, "X-Payoneer-Merchant-Id": "wrong"}) == 401
     assert await post(client, "payoneer", body, {**signed, "X-Payoneer-Merchant-Id": "merchant_123"}) == 202
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 
 from receiver.providers import provider_class
 from tests.providers.conftest import FAST_RATE, ThirdParties
-from tests.providers.vectors import PATH, Case
+from tests.providers.vectors import PATH, Case, Context
 
 
 async def test_sign_round_trips_through_the_receiver(
@@ -34,7 +34,7 @@ async def test_sign_output_matches_the_documented_vector(
     """Deterministic schemes: our ``sign`` and the test's own computation agree byte for byte."""
     if case.name in ("paypal", "dana", "amazon_bwp", "doku"):
         return  # random transmission ids / ECDSA nonces: covered by the round trip above
-    settings = make_settings(**case.env([case.keys[0]], _NoContext()))
+    settings = make_settings(**case.env([case.keys[0]], Context()))
     cls = provider_class(case.name)
     now = time.time()
     ours = cls.sign(case.unsigned_body(), cls.signing_credentials(settings), now=now, path="/")
@@ -44,11 +44,6 @@ async def test_sign_output_matches_the_documented_vector(
         assert _norm(ours.headers[header]) == _norm(theirs.headers[header])
     else:  # the signature is a body field
         assert _signature_field(ours.body) == _signature_field(theirs.body)
-
-
-class _NoContext:
-    paypal_url = jwks_url = ""
-    jwks_keys: list[Any] = []
 
 
 def _norm(value: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import psycopg
 import pytest
 
+from tenrusl.db import Connection
 from tests.providers.conftest import ReceiverFactory
 from tests.providers.vectors import PATH, Case, Signed
 
@@ -65,7 +65,7 @@ async def test_rotated_secrets_accept_either(case: Case, signer: int, receiver_f
 
 
 async def test_duplicate_delivery_is_stored_once(
-    case: Case, receiver_for: ReceiverFactory, db: psycopg.AsyncConnection
+    case: Case, receiver_for: ReceiverFactory, db: Connection
 ) -> None:
     client = await receiver_for(case, [case.keys[0]])
     signed = case.deliver(case.keys[0], time.time())

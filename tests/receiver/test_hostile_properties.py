@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from receiver.keys import SETTINGS
 from receiver.providers import provider_class
-from receiver.simulate.sandbox import DEMO_SECRETS
+from receiver.simulate.sandbox import demo_secrets
 from tenrusl.constants import PROVIDERS
 from tests.conftest import ADMIN_KEY
 from tests.hostile import (
@@ -101,7 +101,7 @@ async def assert_answer(resp: Any, allowed: set[int]) -> dict[str, Any] | None:
 
 @pytest.fixture
 async def signing_client(make_client, make_settings):
-    return await make_client(make_settings(**DEMO_SECRETS, TENRUSL_TRUSTED_PROXIES="*"))
+    return await make_client(make_settings(**demo_secrets(), TENRUSL_TRUSTED_PROXIES="*"))
 
 
 @budget("signed_webhook")
@@ -350,9 +350,9 @@ async def test_header_bytes_that_are_not_text_never_cost_a_signed_event(
     other signed webhook is stored (202), and a payment is created (201)."""
     if route == "webhook":
         body = b'{"status":"pending","note":"raw header"}'
-        sig = provider_class("mock").sign(
-            body, {"secret": DEMO_SECRETS["TENRUSL_MOCK_SECRET"]}, now=time.time(), path=""
-        )
+        mock = provider_class("mock")
+        credentials = mock.signing_credentials(signing_client.server.app[SETTINGS])
+        sig = mock.sign(body, credentials, now=time.time(), path="")
         lines = [
             b"POST /api/v1/webhooks/mock HTTP/1.1",
             b"Content-Type: application/json",

@@ -40,6 +40,7 @@ def app_routes(settings) -> set[tuple[str, str]]:
     for route in app.router.routes():
         if route.method == "HEAD":
             continue
+        assert route.resource is not None
         path = route.resource.canonical
         path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", path)  # drop the regex part of {name:regex}
         routes.add((route.method, path))

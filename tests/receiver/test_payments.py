@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ADMIN_KEY
-from tests.receiver.helpers import create_payment
+from tests.receiver.helpers import create_payment, mock_delivery
 
 
 async def test_create_returns_pending_simulated_payment(client):
@@ -121,6 +121,16 @@ async def test_admin_list_filters_and_paginates(client):
     body = await resp.json()
     assert body["meta"] == {"current_page": 2, "per_page": 2, "total": 6, "last_page": 3}
     assert len(body["data"]) == 2
+    resp = await client.get("/api/v1/admin/payments?per_page=2&page=1", headers=headers)
+    assert (await resp.json())["data"][0]["id"] == target["id"]  # newest first
+    resp = await client.get("/api/v1/admin/payments?per_page=2&page=9", headers=headers)
+    body = await resp.json()  # past the last page: no rows, and still the total
+    assert body["data"] == [] and body["meta"] == {
+        "current_page": 9,
+        "per_page": 2,
+        "total": 6,
+        "last_page": 3,
+    }
     resp = await client.get(
         f"/api/admin/payments?q={target['provider_ref'][-8:]}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
@@ -145,3 +155,25 @@ async def test_demo_key_is_refused_in_production(make_client, make_settings):
         make_settings(**demo, TENRUSL_ENV="production", TENRUSL_PROVIDERS_ALLOWLIST="mock")
     )
     assert (await prod.get("/api/v1/admin/payments", headers={"X-Admin-Key": "demo-key-123"})).status == 503
+
+
+async def test_ulids_are_printed_in_lower_case_and_old_upper_case_references_still_work(client, db):
+    """One form for every ULID we print; rows written before that rule stay readable."""
+    created = await create_payment(client)
+    ulid = created["provider_ref"].removeprefix("sim_mock_")
+    assert ulid == ulid.lower() and created["id"] == created["id"].lower()
+    resp = await client.get(f"/api/v1/payments/{created['id'].upper()}")  # ULIDs ignore case
+    assert resp.status == 200 and (await resp.json())["data"]["id"] == created["id"]
+    # A payment stored with the old upper-case reference: found by its exact value, and settled
+    # by a webhook that names it.
+    old_ref = "sim_mock_01HZX3K8Q2W5V7Y9B1C3D5F7G9"
+    await db.execute(
+        "INSERT INTO payments (id, provider, provider_ref, amount, currency) "
+        "VALUES ('01hzx3k8q2w5v7y9b1c3d5f7g0', 'mock', %s, 1000, 'IDR')",
+        (old_ref,),
+    )
+    body, headers = mock_delivery({"id": "evt_old_ref", "status": "succeeded", "provider_ref": old_ref})
+    resp = await client.post("/api/v1/webhooks/mock", data=body, headers=headers)
+    assert resp.status == 202 and (await resp.json())["data"]["result"]["applied"] is True
+    resp = await client.get(f"/api/v1/payments/mock/{old_ref}/status")
+    assert resp.status == 200 and (await resp.json())["data"]["status"] == "succeeded"

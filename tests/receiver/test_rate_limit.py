@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.keys import METRICS, RATE_LIMITER
 from receiver.providers.mock import MockProvider
@@ -42,12 +42,14 @@ async def post(client: TestClient, n: int, **headers: str) -> Any:
 
 
 def pin(client: TestClient, now: float = PINNED) -> RateLimiter:
+    assert isinstance(client.server, TestServer)
     limiter = client.server.app[RATE_LIMITER]
     limiter.clock = lambda: now
     return limiter
 
 
 def backend_gauge(client: TestClient, backend: str) -> float | None:
+    assert isinstance(client.server, TestServer)
     return client.server.app[METRICS].registry.get_sample_value(
         "tenrusl_rate_limit_backend", {"backend": backend}
     )

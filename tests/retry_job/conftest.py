@@ -6,10 +6,9 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import psycopg
 import pytest
 
-from tenrusl.db import open_pool
+from tenrusl.db import Connection, open_pool
 from tenrusl.ids import new_id
 from tenrusl.settings import Settings
 from tenrusl.store import Store
@@ -30,7 +29,7 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def seed(db: psycopg.AsyncConnection) -> Seed:
+def seed(db: Connection) -> Seed:
     """``await seed(status="failed", attempts=1, due_in_s=-60, ...)`` -> the new row's id.
 
     ``due_in_s`` None leaves next_retry_at NULL (as for processed/dead rows). ``ref`` puts a
@@ -88,7 +87,7 @@ def seed(db: psycopg.AsyncConnection) -> Seed:
     return factory
 
 
-async def event_row(db: psycopg.AsyncConnection, event_id: str) -> dict[str, Any]:
+async def event_row(db: Connection, event_id: str) -> dict[str, Any]:
     cur = await db.execute("SELECT * FROM webhook_events WHERE id = %s", (event_id,))
     row = await cur.fetchone()
     assert row is not None
@@ -96,7 +95,7 @@ async def event_row(db: psycopg.AsyncConnection, event_id: str) -> dict[str, Any
 
 
 async def seed_many(
-    db: psycopg.AsyncConnection, count: int, *, status: str = "failed", with_payments: bool = True
+    db: Connection, count: int, *, status: str = "failed", with_payments: bool = True
 ) -> None:
     """``count`` due mock events by generate_series, each naming its own pending payment."""
     if with_payments:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import psycopg
 from aiohttp.test_utils import TestClient
 
+from tenrusl.db import Connection
 from tests.conftest import ADMIN_KEY
 from tests.retry_job.conftest import Seed, event_row
 
@@ -28,7 +28,7 @@ async def test_list_needs_the_admin_key_and_filters(client: TestClient, seed: Se
 
 
 async def test_retry_now_schedules_and_force_revives_dead(
-    client: TestClient, seed: Seed, db: psycopg.AsyncConnection
+    client: TestClient, seed: Seed, db: Connection
 ) -> None:
     later = await seed(status="failed", due_in_s=3600)
     resp = await client.post(f"/api/v1/admin/webhook-events/{later}/retry", headers=H)

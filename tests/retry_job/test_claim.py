@@ -6,17 +6,17 @@ import json
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-
+from tenrusl.db import Connection
 from tenrusl.sql import queries
 from tenrusl.store import Store
+from tests.conftest import fetch_row
 from tests.retry_job.conftest import Seed, event_row
 
-CLAIM = {"lease_seconds": 120, "max_attempts": 22}
+CLAIM: dict[str, Any] = {"lease_seconds": 120, "max_attempts": 22}
 
 
-async def _now(db: psycopg.AsyncConnection) -> Any:
-    return (await (await db.execute("SELECT now() AS t")).fetchone())["t"]
+async def _now(db: Connection) -> Any:
+    return (await fetch_row(db, "SELECT now() AS t"))["t"]
 
 
 async def test_claim_takes_only_due_retryable_events(store: Store, seed: Seed) -> None:
@@ -41,7 +41,7 @@ async def test_claim_respects_the_limit_in_due_order(store: Store, seed: Seed) -
 
 
 async def test_claim_adds_exactly_one_attempt_and_sets_the_lease(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection
+    store: Store, seed: Seed, db: Connection
 ) -> None:
     event_id = await seed(attempts=3)
     before = await _now(db)
@@ -55,9 +55,7 @@ async def test_claim_adds_exactly_one_attempt_and_sets_the_lease(
     assert await store.claim_due_events(limit=10, lease_seconds=90, max_attempts=22) == []  # leased
 
 
-async def test_an_expired_lease_is_claimed_again(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection
-) -> None:
+async def test_an_expired_lease_is_claimed_again(store: Store, seed: Seed, db: Connection) -> None:
     crashed = await seed(status="processing", attempts=2, due_in_s=-1)
     [claimed] = await store.claim_due_events(limit=10, **CLAIM)
     assert claimed.id == crashed and claimed.attempts == 3 and claimed.prev_status == "processing"
@@ -66,7 +64,7 @@ async def test_an_expired_lease_is_claimed_again(
 
 
 async def test_an_event_that_used_its_last_attempt_is_dead_not_claimed(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection
+    store: Store, seed: Seed, db: Connection
 ) -> None:
     exhausted = await seed(status="processing", attempts=5, due_in_s=-1, last_error="payment not found")
     fresh = await seed(attempts=4)
@@ -91,9 +89,12 @@ async def test_claim_one_without_force_needs_a_due_event(store: Store, seed: See
     processed = await seed(status="processed", due_in_s=None)
     for event_id in (later, dead, processed):
         assert await store.claim_event(event_id, force=False, **CLAIM) is None
-    assert (await store.claim_event(later, force=True, **CLAIM)).attempts == 2
+    again = await store.claim_event(later, force=True, **CLAIM)
+    assert again is not None and again.attempts == 2
     forced = await store.claim_event(dead, force=True, **CLAIM)
-    assert forced.status == "processing" and forced.attempts == 23  # past max, only with force
+    assert (
+        forced is not None and forced.status == "processing" and forced.attempts == 23
+    )  # past max, only with force
     assert await store.claim_event(processed, force=True, **CLAIM) is None
 
 
@@ -118,7 +119,7 @@ def _node_types(plan: Any) -> list[str]:
     return []
 
 
-async def test_claim_plan_uses_the_partial_due_index(db: psycopg.AsyncConnection) -> None:
+async def test_claim_plan_uses_the_partial_due_index(db: Connection) -> None:
     # 200,000 processed rows outside the index and 1,000 due rows in it.
     await db.execute(
         """
@@ -132,15 +133,15 @@ async def test_claim_plan_uses_the_partial_due_index(db: psycopg.AsyncConnection
     )
     await db.execute("ANALYZE webhook_events")
     params = {"limit": 200, "lease_seconds": 120, "max_attempts": 22, "providers": None}
-    cur = await db.execute("EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], params)
-    plan = (await cur.fetchone())["QUERY PLAN"]
+    plan = (await fetch_row(db, "EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], params))["QUERY PLAN"]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     assert "webhook_events_due_idx" in _index_names(plan), json.dumps(plan, indent=1)
     assert "Seq Scan" not in _node_types(plan)
     # And with the provider filter, as the operator's `providers` sets it.
-    cur = await db.execute(
-        "EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], {**params, "providers": ["mock"]}
-    )
-    plan = (await cur.fetchone())["QUERY PLAN"]
+    plan = (
+        await fetch_row(
+            db, "EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], {**params, "providers": ["mock"]}
+        )
+    )["QUERY PLAN"]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     assert "webhook_events_due_idx" in _index_names(plan)

@@ -5,23 +5,22 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-import psycopg
 import pytest
 
-from retry_job.policy import backoff_for, resolve_policy
+from retry_job.backoff import Backoff
+from retry_job.policy import resolve_policy
 from retry_job.runner import Runner, RunOptions
-from tenrusl.db import open_pool
+from tenrusl.db import Connection, open_pool
 from tenrusl.settings import Settings
 from tenrusl.store import Store
+from tests.conftest import fetch_row
 from tests.retry_job.conftest import seed_many
 
 EVENTS = 10_000
 
 
 @pytest.mark.slow
-async def test_two_runners_claim_each_event_exactly_once(
-    db: psycopg.AsyncConnection, no_redis_settings: Settings
-) -> None:
+async def test_two_runners_claim_each_event_exactly_once(db: Connection, no_redis_settings: Settings) -> None:
     await seed_many(db, EVENTS)
     settings = no_redis_settings.replace(db_pool_min=1, db_pool_max=2)
     policy = resolve_policy(settings)
@@ -34,7 +33,7 @@ async def test_two_runners_claim_each_event_exactly_once(
         async with open_pool(settings) as pool:
             store = Store(pool)
             worker = Runner(settings, store, RunOptions(trigger=f"test-{slot}"))
-            backoff = backoff_for(policy, settings)
+            backoff = Backoff.from_policy(policy)
             await start.wait()
             while batch := await store.claim_due_events(
                 limit=policy.limit, lease_seconds=policy.lease_seconds, max_attempts=policy.max_attempts
@@ -52,18 +51,15 @@ async def test_two_runners_claim_each_event_exactly_once(
     assert len(counts) == EVENTS  # none lost
     assert set(counts.values()) == {1}  # none claimed twice
     assert claims[0] and claims[1]  # both really ran
-    row = await (
-        await db.execute(
-            "SELECT count(*) FILTER (WHERE status = 'processed' AND attempts = 2) AS done, count(*) AS total "
-            "FROM webhook_events"
-        )
-    ).fetchone()
+    row = await fetch_row(
+        db,
+        "SELECT count(*) FILTER (WHERE status = 'processed' AND attempts = 2) AS done, count(*) AS total "
+        "FROM webhook_events",
+    )
     assert (row["done"], row["total"]) == (EVENTS, EVENTS)
 
 
-async def test_two_full_runs_at_once_one_is_busy(
-    db: psycopg.AsyncConnection, no_redis_settings: Settings
-) -> None:
+async def test_two_full_runs_at_once_one_is_busy(db: Connection, no_redis_settings: Settings) -> None:
     await seed_many(db, 300)
     settings = no_redis_settings.replace(db_pool_min=1, db_pool_max=2)
     async with open_pool(settings) as pool_a, open_pool(settings) as pool_b:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import redis.asyncio as aioredis
 
 from retry_job.lock import ADVISORY, REDIS, REDIS_LOCK_KEY, RunLock, force_unlock
 from retry_job.runner import Runner
+from tenrusl.db import Connection
 from tenrusl.embedded import start_redis
 from tenrusl.settings import Settings
 from tenrusl.store import Store
+from tests.conftest import fetch_row
 from tests.retry_job.conftest import Seed
 
 
@@ -34,7 +35,7 @@ async def test_redis_lock_is_exclusive_and_released_only_by_its_owner(
 
 
 async def test_with_redis_stopped_the_advisory_lock_is_used(
-    make_settings, store: Store, seed: Seed, db: psycopg.AsyncConnection, tmp_path: Path
+    make_settings, store: Store, seed: Seed, db: Connection, tmp_path: Path
 ) -> None:
     private = start_redis(tmp_path / "redis")
     settings = make_settings(TENRUSL_REDIS_URL=private.url)
@@ -54,9 +55,12 @@ async def test_with_redis_stopped_the_advisory_lock_is_used(
     result = await Runner(settings, store).run()
     assert (result.outcome, result.exit_code, result.lock_backend) == ("completed", 0, ADVISORY)
     assert result.summary == "CLAIMED=1 OK=1 FAIL=0 DEAD=0"
-    row = await (await db.execute("SELECT lock_backend FROM retry_runs")).fetchone()
+    row = await fetch_row(db, "SELECT lock_backend FROM retry_runs")
     assert row["lock_backend"] == "pg_advisory"
-    locks = await (
-        await db.execute("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")
-    ).fetchone()
+    # Advisory locks on this test's database only: other tests (and other checkouts) share the server.
+    locks = await fetch_row(
+        db,
+        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
     assert locks["n"] == 0  # released with its session

@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis.asyncio as aioredis
 
 from retry_job.lock import REDIS_LOCK_KEY
 from retry_job.policy import resolve_policy
 from retry_job.runner import Runner, RunOptions
+from tenrusl.db import Connection
 from tenrusl.policy import PolicyError
+from tenrusl.providers import ProviderSpec, provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 from tests.retry_job.conftest import Seed, event_row
 
 
-async def _runs(db: psycopg.AsyncConnection) -> list[dict]:
+async def _runs(db: Connection) -> list[dict]:
     return await (await db.execute("SELECT * FROM retry_runs ORDER BY started_at")).fetchall()
 
 
 async def test_a_run_settles_each_event_and_records_itself(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings
 ) -> None:
     ok = await seed(ref="pay-ok", payment=True)
     fail = await seed(ref="pay-missing")
@@ -57,19 +59,17 @@ async def test_a_run_settles_each_event_and_records_itself(
 
 
 async def test_an_exception_marks_the_event_failed_and_the_run_goes_on(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, monkeypatch
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings, monkeypatch
 ) -> None:
     boom = await seed(provider="stripe", ref="x")
     fine = await seed(ref="pay-fine", payment=True)
 
-    original = Runner._provider
-
-    def provider(self: Runner, name: str):  # type: ignore[no-untyped-def]
+    def provider(name: str) -> ProviderSpec:
         if name == "stripe":
             raise RuntimeError("verifier exploded")
-        return original(self, name)
+        return provider_spec(name)
 
-    monkeypatch.setattr(Runner, "_provider", provider)
+    monkeypatch.setattr("retry_job.runner.provider_spec", provider)
     result = await Runner(no_redis_settings, store).run()
     assert result.summary == "CLAIMED=2 OK=1 FAIL=1 DEAD=0"
     row = await event_row(db, boom)
@@ -79,7 +79,7 @@ async def test_an_exception_marks_the_event_failed_and_the_run_goes_on(
 
 
 async def test_paused_policy_claims_nothing_and_exits_0(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings, tmp_path: Path
 ) -> None:
     event_id = await seed()
     policy = tmp_path / "policy.json"
@@ -100,7 +100,7 @@ async def test_the_policy_file_is_reread_between_batches(
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
     original = runner.process_batch
 
-    async def process_batch(*args, **kwargs):  # type: ignore[no-untyped-def]
+    async def process_batch(*args, **kwargs):
         # the operator pauses while the first batch runs
         policy.write_text(json.dumps({"version": 1, "limit": 2, "paused": True}))
         return await original(*args, **kwargs)
@@ -137,7 +137,7 @@ def test_policy_layers_defaults_env_file_flags(tmp_path: Path) -> None:
 
 
 async def test_a_bad_policy_is_exit_2_and_an_error_row(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings, tmp_path: Path
 ) -> None:
     await seed()
     policy = tmp_path / "policy.json"
@@ -149,7 +149,7 @@ async def test_a_bad_policy_is_exit_2_and_an_error_row(
 
 
 async def test_a_busy_lock_exits_0_and_records_busy(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, settings: Settings, redis_client: aioredis.Redis
+    store: Store, seed: Seed, db: Connection, settings: Settings, redis_client: aioredis.Redis
 ) -> None:
     await seed()
     await redis_client.set(REDIS_LOCK_KEY, "another-run", px=60_000)
@@ -164,7 +164,7 @@ async def test_a_busy_lock_exits_0_and_records_busy(
 
 
 async def test_replay_brings_dead_events_back(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings
 ) -> None:
     dead = await seed(
         status="dead", attempts=22, due_in_s=None, ref="late-pay", last_error="payment not found"
@@ -188,9 +188,7 @@ async def test_replay_brings_dead_events_back(
     assert (await event_row(db, dead))["attempts"] == 1
 
 
-async def test_retry_one_and_force(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, settings: Settings
-) -> None:
+async def test_retry_one_and_force(store: Store, seed: Seed, db: Connection, settings: Settings) -> None:
     later = await seed(due_in_s=3600, ref="pay-1", payment=True)
     runner = Runner(settings, store)
     result, outcome = await runner.process_one(later, force=False)
@@ -216,7 +214,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_cli_retry_once_status_and_the_run_row_agree(
-    seed: Seed, db: psycopg.AsyncConnection, base_env: dict[str, str]
+    seed: Seed, db: Connection, base_env: dict[str, str]
 ) -> None:
     env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_SCHEDULER_LIMIT": "3"}
     for i in range(4):
@@ -283,7 +281,7 @@ def test_cli_exit_2_on_a_bad_policy_file(base_env: dict[str, str], tmp_path: Pat
 
 
 async def test_a_missing_policy_file_means_environment_defaults(
-    store: Store, seed: Seed, db: psycopg.AsyncConnection, no_redis_settings: Settings, tmp_path: Path
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings, tmp_path: Path
 ) -> None:
     """The operator's policy was deleted (its ConfigMap garbage-collected): runs go on, on defaults."""
     event_id = await seed()
@@ -291,3 +289,61 @@ async def test_a_missing_policy_file_means_environment_defaults(
     result = await Runner(no_redis_settings.replace(policy_file=str(gone)), store).run()
     assert (result.outcome, result.exit_code, result.claimed) == ("completed", 0, 1)
     assert (await event_row(db, event_id))["attempts"] == 2
+
+
+async def test_a_bad_provider_key_stops_the_run_at_start_and_no_event_moves(
+    seed: Seed, db: Connection, base_env: dict[str, str]
+) -> None:
+    """A configuration error is the deployment's, not an event's: exit 2 before claiming anything."""
+    dana = await seed(provider="dana", ref="sim_dana_1", payment=True)
+    before = await event_row(db, dana)
+    for command in (("retry", "once"), ("retry", "one", dana, "--force")):
+        result = _cli({**base_env, "TENRUSL_DANA_PUBLIC_KEY": "not-a-key"}, *command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "TENRUSL_DANA_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
+    after = await event_row(db, dana)
+    assert (after["status"], after["attempts"], after["next_retry_at"], after["last_error"]) == (
+        before["status"],
+        before["attempts"],
+        before["next_retry_at"],
+        before["last_error"],
+    )
+    assert await _runs(db) == []  # nothing started: no run row either
+    # With the key fixed (unset here), the same event is processed on the next run.
+    ok = _cli(base_env, "retry", "once")
+    assert ok.returncode == 0, ok.stderr
+    assert (await event_row(db, dana))["status"] == "processed"
+
+
+async def test_each_run_purges_expired_idempotency_keys_oldest_first_within_its_bound(
+    store: Store,
+    db: Connection,
+    no_redis_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing else deletes expired keys: without this the table only grows."""
+    await db.execute(
+        "INSERT INTO idempotency_keys (key, request_hash, state, locked_until, expires_at) "
+        "SELECT 'old-' || g, 'h', 'done', now(), now() - g * interval '1 minute' "
+        "FROM generate_series(1, 5) g"
+    )
+    await db.execute(
+        "INSERT INTO idempotency_keys (key, request_hash, state, locked_until, expires_at) "
+        "VALUES ('live', 'h', 'done', now(), now() + interval '1 day')"
+    )
+    monkeypatch.setattr("retry_job.runner.PURGE_LIMIT", 3)
+
+    async def keys() -> list[str]:
+        rows = await (await db.execute("SELECT key FROM idempotency_keys ORDER BY key")).fetchall()
+        return [r["key"] for r in rows]
+
+    with caplog.at_level(logging.INFO, logger="tenrusl.retry"):
+        first = await Runner(no_redis_settings, store).run()
+    assert (first.outcome, first.idempotency_keys_purged) == ("completed", 3)
+    assert await keys() == ["live", "old-1", "old-2"]  # the three that expired first went first
+    [summary] = [r for r in caplog.records if r.getMessage() == first.summary]
+    assert summary.__dict__["idempotency_keys_purged"] == 3  # recorded in the run's log line
+    second = await Runner(no_redis_settings, store).run()
+    assert second.idempotency_keys_purged == 2 and await keys() == ["live"]
+    assert (await Runner(no_redis_settings, store).run()).idempotency_keys_purged == 0

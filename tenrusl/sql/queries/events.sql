@@ -1,4 +1,4 @@
--- Webhook events: ingest, apply, read.
+-- Webhook events: ingest (store and apply), read.
 
 -- name: ingest_event
 -- Store a verified webhook and apply it in one round trip (see tenrusl_ingest_event in 0006).
@@ -7,15 +7,6 @@ SELECT * FROM tenrusl_ingest_event(
     %(payment_ref)s, %(payload_raw)s, %(payload)s, %(headers)s, %(source_ip)s, %(request_id)s,
     %(signature_hash)s, %(retry_delay_ms)s, %(max_attempts)s, %(payload_issues)s)
 
--- name: apply_event
--- Re-apply a stored event (retry runner); returns the payment status, NULL when unmatched.
-SELECT tenrusl_apply_event(%(id)s, %(payment_status)s, %(payment_ref)s, %(retry_delay_ms)s,
-                           %(max_attempts)s) AS payment_status
-
 -- name: get_event
 -- One webhook event by id.
 SELECT * FROM webhook_events WHERE id = %(id)s
-
--- name: get_event_by_provider_id
--- One webhook event by its dedup key.
-SELECT * FROM webhook_events WHERE provider = %(provider)s AND event_id = %(event_id)s

@@ -26,27 +26,24 @@ SELECT id, provider, event_id, event_type, status, payment_status, attempts, del
  LIMIT 100
 
 -- name: list_payments
--- Admin list: every filter is optional (NULL means "any"); newest first, one page.
--- count(*) OVER () gives the total without a second round trip.
-SELECT p.*, count(*) OVER () AS total
-  FROM payments p
- WHERE (%(provider)s::text IS NULL OR p.provider = %(provider)s)
-   AND (%(status)s::text IS NULL OR p.status = %(status)s)
-   AND (%(q)s::text IS NULL OR p.id ILIKE '%%' || %(q)s || '%%' OR p.provider_ref ILIKE '%%' || %(q)s || '%%')
-   AND (%(created_from)s::timestamptz IS NULL OR p.created_at >= %(created_from)s)
-   AND (%(created_to)s::timestamptz IS NULL OR p.created_at < %(created_to)s)
- ORDER BY p.created_at DESC, p.id DESC
- LIMIT %(limit)s OFFSET %(offset)s
-
--- name: count_payments
--- The total for an admin list page that came back empty (past the last page).
-SELECT count(*) AS total
-  FROM payments p
- WHERE (%(provider)s::text IS NULL OR p.provider = %(provider)s)
-   AND (%(status)s::text IS NULL OR p.status = %(status)s)
-   AND (%(q)s::text IS NULL OR p.id ILIKE '%%' || %(q)s || '%%' OR p.provider_ref ILIKE '%%' || %(q)s || '%%')
-   AND (%(created_from)s::timestamptz IS NULL OR p.created_at >= %(created_from)s)
-   AND (%(created_to)s::timestamptz IS NULL OR p.created_at < %(created_to)s)
+-- Admin list: every filter is optional (NULL means "any"); newest first, one page, and the total
+-- of every matching row in the same round trip. The page is joined to the total, so a page past
+-- the last still returns one row (its payment columns NULL) that carries the total.
+WITH matching AS NOT MATERIALIZED (
+    SELECT p.*
+      FROM payments p
+     WHERE (%(provider)s::text IS NULL OR p.provider = %(provider)s)
+       AND (%(status)s::text IS NULL OR p.status = %(status)s)
+       AND (%(q)s::text IS NULL OR p.id ILIKE '%%' || %(q)s || '%%' OR p.provider_ref ILIKE '%%' || %(q)s || '%%')
+       AND (%(created_from)s::timestamptz IS NULL OR p.created_at >= %(created_from)s)
+       AND (%(created_to)s::timestamptz IS NULL OR p.created_at < %(created_to)s)
+), page AS (
+    SELECT * FROM matching ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT page.*, counted.total
+  FROM (SELECT count(*) AS total FROM matching) counted
+  LEFT JOIN page ON true
+ ORDER BY page.created_at DESC, page.id DESC
 
 -- name: claim_idempotency_key
 -- Take a key for this request: a new key, an expired one, or an in-flight lock whose holder
@@ -77,5 +74,16 @@ UPDATE idempotency_keys
 DELETE FROM idempotency_keys WHERE key = %(key)s AND state = 'in_flight'
 
 -- name: purge_idempotency_keys
--- Drop expired keys (housekeeping; expired keys are already ignored).
-DELETE FROM idempotency_keys WHERE expires_at <= now()
+-- Drop at most %(limit)s expired keys, oldest first (idempotency_keys_expires_idx); every retry
+-- run does this, so the table holds about a day of keys instead of growing for ever. Expired keys
+-- are already ignored by get_idempotency_key; a key a request is re-taking right now is locked,
+-- so it is skipped and left to that request.
+WITH expired AS (
+    SELECT key
+      FROM idempotency_keys
+     WHERE expires_at <= now()
+     ORDER BY expires_at
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+)
+DELETE FROM idempotency_keys k USING expired e WHERE k.key = e.key

@@ -3,7 +3,7 @@
 -- predicate of the partial index webhook_events_due_idx (0001).
 
 -- name: claim_due_events
--- Claim one batch of due events in one statement (DESIGN section 5). Each claimed row becomes
+-- Claim one batch of due events in one statement (docs/retry.md, "The claim"). Each claimed row becomes
 -- `processing` with attempts + 1 and a lease: next_retry_at = now() + lease. A runner that dies
 -- holding rows needs no clean-up: when the lease runs out the row is due again and the next
 -- run claims it (that is why `processing` is in the candidate predicate).
@@ -147,36 +147,62 @@ RETURNING id, provider, event_id, event_type, status, payment_status, attempts, 
           received_at, processed_at, next_retry_at, last_error, payload_issues
 
 -- name: list_events
--- Admin list of webhook events: every filter optional (NULL = any); newest first, one page.
--- needs_review: events whose payload had to be repaired to be stored (payload_issues).
-SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
-       e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error, e.payload_issues,
-       count(*) OVER () AS total
-  FROM webhook_events e
- WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
-   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
-   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
-   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
-   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
-   AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
- ORDER BY e.received_at DESC, e.id DESC
- LIMIT %(limit)s OFFSET %(offset)s
-
--- name: count_events
--- The total for an admin events page that came back empty (past the last page).
-SELECT count(*) AS total
-  FROM webhook_events e
- WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
-   AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
-   AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
-   AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
-   AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
-   AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
+-- Admin list of webhook events: every filter optional (NULL = any); newest first, one page, and
+-- the total of every matching row (joined like list_payments: a page past the last still returns
+-- one row, its event columns NULL, that carries the total). needs_review: events whose payload
+-- had to be repaired to be stored (payload_issues).
+WITH matching AS NOT MATERIALIZED (
+    SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
+           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error, e.payload_issues
+      FROM webhook_events e
+     WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
+       AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
+       AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
+       AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
+       AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+       AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
+), page AS (
+    SELECT * FROM matching ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT page.*, counted.total
+  FROM (SELECT count(*) AS total FROM matching) counted
+  LEFT JOIN page ON true
+ ORDER BY page.received_at DESC, page.id DESC
 
 -- name: start_retry_run
 -- A run begins: its row exists (outcome `running`) before anything is claimed.
 INSERT INTO retry_runs (id, trigger, policy) VALUES (%(id)s, %(trigger)s, %(policy)s)
 RETURNING started_at
+
+-- name: retry_run_locked
+-- A run took the run lock: record the lock backend on its row, and mark `abandoned` every other
+-- `running` row whose run cannot still be alive (it was killed before it could record its end):
+--   * rows that held the same lock backend. That lock is ours now, so their holder lost it: an
+--     advisory lock is freed when its session ends, a Redis lock <= 60 s after its last renewal;
+--   * rows that never took a lock (`retry one`, or a run killed before it got the lock) once they
+--     are older than their lease plus a grace: whatever they claimed is due again by then.
+-- Rows of the other backend are left alone: while Redis is unreachable from this runner only, a
+-- Redis-locked run may still be alive beside an advisory-locked one. A run that does finish later
+-- after all overwrites the outcome with the truth (finish_retry_run).
+WITH mine AS (
+    UPDATE retry_runs SET lock_backend = %(lock_backend)s WHERE id = %(id)s
+), abandoned AS (
+    UPDATE retry_runs r
+       SET outcome = 'abandoned', finished_at = now(),
+           error = 'abandoned: the run never recorded its end (killed?); '
+                   || CASE WHEN r.lock_backend IS NULL THEN 'its lease ran out'
+                           ELSE 'its ' || r.lock_backend || ' run lock was free' END
+                   || ', seen by run ' || %(id)s
+     WHERE r.outcome = 'running'
+       AND r.id <> %(id)s
+       AND (r.lock_backend = %(lock_backend)s
+            OR (r.lock_backend IS NULL
+                AND r.started_at < now() - make_interval(
+                        secs => coalesce((r.policy ->> 'leaseSeconds')::integer, %(lease_seconds)s)
+                                + %(grace_seconds)s)))
+    RETURNING r.id, r.trigger, r.started_at, r.lock_backend
+)
+SELECT id, trigger, started_at, lock_backend FROM abandoned ORDER BY started_at
 
 -- name: finish_retry_run
 -- A run ends: outcome, counters, the policy it used and the lock backend, in one update.
@@ -193,8 +219,12 @@ SELECT id, started_at, finished_at, trigger, outcome, lock_backend, claimed, ok,
  LIMIT %(limit)s
 
 -- name: retry_status
--- Events by state, the due backlog, its oldest age, and when the next not-yet-due retry is.
+-- Events by state, the due backlog, its oldest age, when the next not-yet-due retry is, and the
+-- runs still marked running and those found abandoned (killed) in the last 24 hours.
 SELECT
+    (SELECT count(*) FROM retry_runs WHERE outcome = 'running') AS runs_running,
+    (SELECT count(*) FROM retry_runs
+      WHERE outcome = 'abandoned' AND started_at > now() - interval '24 hours') AS runs_abandoned_24h,
     (SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
        FROM (SELECT status, count(*) AS n FROM webhook_events GROUP BY status) s) AS events_by_status,
     (SELECT count(*) FROM webhook_events

@@ -1,14 +1,13 @@
-"""Reading fields out of parsed payloads (JSON objects or parsed forms)."""
+"""Reading fields out of parsed payloads (JSON objects or parsed forms) and delivery headers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-
-def is_json(content_type: str) -> bool:
-    """``application/json`` or any ``*+json`` media type (lower-case, as aiohttp gives it)."""
-    return content_type == "application/json" or content_type.endswith("+json")
+# Delivery headers, looked up by name. The receiver passes aiohttp's ``request.headers``, whose
+# lookups ignore case; other callers pass a ``multidict.CIMultiDict`` (or lower-case keys).
+Headers = Mapping[str, str]
 
 
 def dig(payload: Any, path: str) -> Any:
@@ -28,3 +27,8 @@ def first_string(payload: Mapping[str, Any], paths: Iterable[str]) -> str | None
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
+
+
+def header(headers: Headers, name: str) -> str:
+    """A header's value, trimmed; ``""`` when absent."""
+    return (headers.get(name) or "").strip()

@@ -1,10 +1,9 @@
-"""Query-string parsing for list endpoints: typed values, per-field errors, pagination.
+"""Query-string parameters of the list endpoints: typed values, per-field errors, pagination.
 
 Strict where the OpenAPI document is: integers are ASCII digits (Arabic-Indic or fullwidth digits
-are not numbers),
-checked against their bounds before any SQL sees them; dates must be real dates whose end of day
-still exists; booleans are true/false (or 1/0, yes/no); text must be storable (no NUL).
-Every problem is a 422 naming the field.
+are not numbers), checked against their bounds before any SQL sees them; dates must be real dates
+whose end of day still exists; booleans are true/false (or 1/0, yes/no); text must be storable
+(no NUL). Every problem is a 422 naming the field.
 """
 
 from __future__ import annotations

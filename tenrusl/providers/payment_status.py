@@ -1,12 +1,17 @@
-"""Payment-status inference from a webhook payload (original-spec 3.5), as pure functions."""
+"""Payment-status inference from a webhook payload, as pure functions.
+
+The generic rule (docs/design-notes.md, "Reading a notification"): the first status field that is
+present decides, through the word lists below; ``paid: true`` also means succeeded; anything else
+is pending. Providers with their own codes or event-type maps refine it in their module.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from receiver.payload import dig
 from tenrusl.constants import PAYMENT_FAILED, PAYMENT_PENDING, PAYMENT_SUCCEEDED
+from tenrusl.providers.fields import dig
 
 SUCCEEDED_WORDS = frozenset(
     {

@@ -1,0 +1,46 @@
+"""The core's provider catalogue: how each provider's notifications read, and its settings.
+
+One module per provider (``tenrusl/providers/<name>.py``) exposes ``SPEC``, an instance of a
+:class:`ProviderSpec` subclass; the names and their order are ``tenrusl.constants.PROVIDERS``.
+Everything here is pure (no secrets in memory beyond a check, no I/O), so the receiver and the
+retry runner share it without the runner depending on the receiver.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from functools import cache
+from typing import TYPE_CHECKING
+
+from tenrusl.constants import PROVIDERS
+from tenrusl.providers.base import EventId, ProviderSpec, generated_event_id
+from tenrusl.providers.config import check
+
+if TYPE_CHECKING:
+    from tenrusl.settings import Settings
+
+__all__ = ["EventId", "ProviderSpec", "check_provider_settings", "generated_event_id", "provider_spec"]
+
+
+@cache
+def provider_spec(name: str) -> ProviderSpec:
+    """The catalogue entry of ``name``; KeyError for a name outside the catalogue."""
+    if name not in PROVIDERS:
+        raise KeyError(name)
+    spec = importlib.import_module(f"{__name__}.{name}").SPEC
+    if not isinstance(spec, ProviderSpec) or spec.name != name:
+        raise TypeError(f"tenrusl/providers/{name}.py must define SPEC, a ProviderSpec named {name!r}")
+    return spec
+
+
+def check_provider_settings(settings: Settings, names: Iterable[str] | None = None) -> None:
+    """Read every setting of these providers (default: the allowlist, else all) once, at start-up.
+
+    Raises SettingsError naming the first variable that is not valid (a key that does not parse,
+    an unknown mode, a bad leeway), so a process stops before it does any work.
+    """
+    if names is None:
+        names = settings.providers_allowlist or PROVIDERS
+    for name in names:
+        check(settings, provider_spec(name).all_variables())

@@ -1,0 +1,53 @@
+"""Start-up: a bad provider setting stops the receiver before it serves, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from receiver.app import create_app
+from receiver.keys import PROVIDERS
+from tenrusl.embedded import free_port
+from tenrusl.settings import Settings, SettingsError
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TENRUSL_DANA_PUBLIC_KEY", "not-a-key"),
+        ("TENRUSL_PADDLE_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"),
+        ("TENRUSL_SKRILL_SIGNATURE_MODE", "bogus"),
+        ("TENRUSL_PAYPAL_ENV", "staging"),
+        ("TENRUSL_STRIPE_LEEWAY_SECONDS", "0"),
+        ("TENRUSL_AMZN_BWP_JWKS_TTL_SECONDS", "a day"),
+    ],
+)
+def test_create_app_refuses_a_bad_provider_setting(
+    make_settings: Callable[..., Settings], variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        create_app(make_settings(**{variable: value}))
+
+
+def test_a_provider_outside_the_allowlist_is_not_checked(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(TENRUSL_PROVIDERS_ALLOWLIST="mock", TENRUSL_DANA_PUBLIC_KEY="not-a-key")
+    app = create_app(settings)  # dana is not served, so its key is not this receiver's concern
+    providers = app[PROVIDERS]
+    assert set(providers) == {"mock"}
+
+
+def test_serve_exits_2_naming_the_variable(base_env: dict[str, str]) -> None:
+    env = {**os.environ, **base_env, "TENRUSL_DANA_PUBLIC_KEY": "not-a-key", "TENRUSL_PORT": str(free_port())}
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "tenrusl.cli", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "TENRUSL_DANA_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
