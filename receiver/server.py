@@ -90,17 +90,11 @@ class JsonErrorRequestHandler(RequestHandler):
             )
             text = f"The request is not well-formed HTTP: {reason}." if reason else "Malformed request."
             code = MALFORMED_REQUEST
-        else:
-            # An error outside every middleware (they answer all handler errors themselves).
+        elif status == 504:
+            code, text = "gateway_timeout", "The request timed out."
+        else:  # an error outside every middleware (they answer all handler errors themselves)
             log.error("error outside the middlewares", exc_info=exc, extra={"action": "unhandled"})
-            code, text = (
-                ("gateway_timeout", "The request timed out.")
-                if status == 504
-                else (
-                    "internal_error",
-                    "Internal server error.",
-                )
-            )
+            code, text = "internal_error", "Internal server error."
         headers = {**SECURITY_HEADERS, "X-Request-ID": new_id()}
         response = _ErrorResponse(
             text=json.dumps(error_body(code, text)),
