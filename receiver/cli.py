@@ -1,4 +1,9 @@
-"""``tenrusl serve``: run the receiver."""
+"""``tenrusl serve``: run the receiver.
+
+On SIGTERM aiohttp closes the listening socket, runs ``on_shutdown`` (``/ready`` answers 503 from
+then on), lets the requests in flight finish for up to ``--shutdown-timeout`` seconds, then
+closes the pool and exits 0. The chart's grace period covers its preStop pause plus this.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,10 @@ from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
 
-def serve(settings: Settings) -> None:
+DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def serve(settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
     configure_logging(settings.log_level)
     app = create_app(settings)
     web.run_app(
@@ -21,7 +29,7 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         access_log=None,
         print=None,
-        shutdown_timeout=10,
+        shutdown_timeout=shutdown_timeout,
         handle_signals=True,
     )
 
@@ -31,7 +39,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.replace(host=args.host)
     if args.port:
         settings = settings.replace(port=args.port)
-    serve(settings)
+    serve(settings, shutdown_timeout=args.shutdown_timeout)
     return 0
 
 
@@ -39,6 +47,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
     parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=DEFAULT_SHUTDOWN_TIMEOUT_S,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests in flight may take to finish (default 10)",
+    )
     parser.set_defaults(handler=_run)
 
 
