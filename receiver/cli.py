@@ -16,7 +16,6 @@ from receiver.app import create_app
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
 
-
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
