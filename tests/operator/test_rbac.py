@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chart.conftest import Render, helm, one, render  # noqa: F401  (fixtures used here)
+from tests.chart import conftest as chart
+from tests.chart.conftest import Render, one
 from tests.conftest import KMOCK_TESTS
 from tests.operator.conftest import OPERATOR_CALLS
 
 pytestmark = pytest.mark.after_kmock_tests
+# The chart folder's fixtures, used here too.
+helm = chart.helm
+render = chart.render
 
 
 def role_grants(role: dict) -> set[tuple[str, str, str]]:
@@ -38,4 +42,3 @@ def test_the_operator_role_grants_exactly_the_calls_the_operator_made(
     granted = role_grants(one(render(), "Role"))
     assert sorted(made - granted) == [], "calls the Role does not allow (the operator would get 403)"
     assert sorted(granted - made) == [], "rights the operator never uses (remove them from the Role)"
-
