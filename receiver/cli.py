@@ -3,6 +3,9 @@
 On SIGTERM aiohttp closes the listening socket, runs ``on_shutdown`` (``/ready`` answers 503 from
 then on), lets the requests in flight finish for up to ``--shutdown-timeout`` seconds, then
 closes the pool and exits 0. The chart's grace period covers its preStop pause plus this.
+aiohttp reads no more bytes once shutdown begins, so a delivery still uploading its body then is
+never answered (and never acknowledged: the provider retries); the preStop pause, during which
+the Service stops routing here, makes that rare.
 """
 
 from __future__ import annotations
