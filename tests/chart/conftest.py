@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.tools import ROOT, ensure
+from tests.tools import ROOT
 
 CHART = ROOT / "charts" / "tenrusl"
 NAMESPACE = "payments"
@@ -25,11 +25,6 @@ VALUE_SETS: dict[str, list[Path]] = {
 }
 
 Render = Callable[..., list[dict[str, Any]]]
-
-
-@pytest.fixture(scope="session")
-def helm() -> str:
-    return ensure("helm")
 
 
 def run_helm(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

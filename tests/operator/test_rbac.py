@@ -15,9 +15,7 @@ from tests.conftest import KMOCK_TESTS
 from tests.operator.conftest import OPERATOR_CALLS
 
 pytestmark = pytest.mark.after_kmock_tests
-# The chart folder's fixtures, used here too.
-helm = chart.helm
-render = chart.render
+render = chart.render  # the chart folder's fixture, used here too
 
 
 def role_grants(role: dict) -> set[tuple[str, str, str]]:
@@ -36,7 +34,7 @@ def test_the_operator_role_grants_exactly_the_calls_the_operator_made(
     kmock_tests = request.config.stash.get(KMOCK_TESTS, set())
     missing = kmock_tests - set(OPERATOR_CALLS)
     if not kmock_tests or missing:
-        pytest.skip(f"run with all of tests/operator: {len(missing) or 'all'} kmock test(s) did not run here")
+        pytest.skip("the operator's kmock tests did not all run in this session; run tests/operator whole")
     made = set().union(*OPERATOR_CALLS.values())
     assert made, "the kmock tests recorded no operator call"
     granted = role_grants(one(render(), "Role"))
