@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -91,6 +92,8 @@ class Play:
 
 @pytest.fixture
 async def play(image: str, tmp_path: Path) -> AsyncIterator[Play]:
+    if not shutil.which("catatonit", path=f"{os.environ.get('PATH', '')}:/usr/libexec/podman"):
+        pytest.skip("catatonit is not installed (podman kube play needs it for the pod; .ci/run installs it)")
     player = Play(tmp_path, ensure("podman-conf"))
     yield player
     await player.down()
