@@ -189,7 +189,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     config.stash[KMOCK_TESTS] = {
-        item.nodeid for item in items if "cluster" in getattr(item, "fixturenames", ())
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith("tests/operator/") and "cluster" in getattr(item, "fixturenames", ())
     }
     last = [item for item in items if item.get_closest_marker("after_kmock_tests")]
     items[:] = [item for item in items if item not in last] + last
