@@ -8,6 +8,7 @@ container gets a unique name and is removed afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -99,13 +100,29 @@ async def containers(image: str) -> AsyncIterator[Containers]:
         await podman("rm", "--force", "--time", "0", container.name, check=False)
 
 
+@contextlib.asynccontextmanager
+async def reachable_from_containers(url: str) -> AsyncIterator[str]:
+    """``url`` through a loopback TCP proxy: what a container on the host network connects to."""
+    proxy = TcpProxy(url)
+    await proxy.start()
+    try:
+        yield proxy.url
+    finally:
+        await proxy.stop()
+
+
 @pytest.fixture
 async def proxied_db_url(db_url: str) -> AsyncIterator[str]:
-    """The test's migrated database, reachable from a container on the host network."""
-    proxy = TcpProxy(db_url)
-    await proxy.start()
-    yield proxy.url
-    await proxy.stop()
+    """The test's migrated database, for containers."""
+    async with reachable_from_containers(db_url) as url:
+        yield url
+
+
+@pytest.fixture
+async def proxied_empty_db_url(empty_db_url: str) -> AsyncIterator[str]:
+    """An empty database (a migrate init container migrates it), for containers."""
+    async with reachable_from_containers(empty_db_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -39,7 +39,6 @@ from tenrusl.embedded import free_port
 from tenrusl.policy import RetryPolicy
 from tests.chart.conftest import CHART, one, run_helm, value_args
 from tests.image.conftest import eventually, http_status, podman
-from tests.tcp_proxy import TcpProxy
 from tests.tools import ensure
 
 pytestmark = pytest.mark.slow
@@ -99,15 +98,6 @@ async def play(image: str, tmp_path: Path) -> AsyncIterator[Play]:
     await player.down()
 
 
-@pytest.fixture
-async def container_db(empty_db_url: str) -> AsyncIterator[str]:
-    """An empty database (the init container migrates it), reachable from the host network."""
-    proxy = TcpProxy(empty_db_url)
-    await proxy.start()
-    yield proxy.url
-    await proxy.stop()
-
-
 def render_for_podman(helm: str, release: str, port: int) -> list[dict[str, Any]]:
     sets = {
         "image.repository": "localhost/tenrusl", "image.tag": "test", "image.pullPolicy": "Never",
@@ -147,11 +137,11 @@ def signed_mock_webhook(secret: str, event_id: str) -> tuple[bytes, dict[str, st
 
 
 async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_webhook(
-    helm: str, play: Play, container_db: str, empty_db_url: str, redis_url: str
+    helm: str, play: Play, proxied_empty_db_url: str, empty_db_url: str, redis_url: str
 ) -> None:
     release, port = f"tenrusl-{uuid.uuid4().hex[:6]}", free_port()
     objects = render_for_podman(helm, release, port)
-    point_at_test_servers(objects, release, container_db, redis_url)
+    point_at_test_servers(objects, release, proxied_empty_db_url, redis_url)
     deployment = one(objects, "Deployment", f"{release}-receiver")
     deployment["spec"]["replicas"] = 1
     pod = deployment["spec"]["template"]["spec"]
@@ -188,11 +178,11 @@ async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_w
 
 
 async def test_the_rendered_cronjob_job_runs_as_a_pod_reads_the_operators_policy_and_records_a_run(
-    helm: str, play: Play, container_db: str, empty_db_url: str, redis_url: str
+    helm: str, play: Play, proxied_empty_db_url: str, empty_db_url: str, redis_url: str
 ) -> None:
     release = f"tenrusl-{uuid.uuid4().hex[:6]}"
     objects = render_for_podman(helm, release, free_port())
-    point_at_test_servers(objects, release, container_db, redis_url)
+    point_at_test_servers(objects, release, proxied_empty_db_url, redis_url)
     cronjob = one(objects, "CronJob")
     template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
     pod_name = f"{release}-retry-run"
