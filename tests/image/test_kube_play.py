@@ -176,6 +176,32 @@ async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_w
         ).fetchone()
     assert row is not None and row[0] == "mock" and bytes(row[1]) == body
 
+    # The install notes' own first-webhook commands, with the port-forward's address.
+    answer = await run_notes_webhook(helm, release, port, secret)
+    assert '"persisted": true' in answer and '"duplicate": false' in answer, answer
+    with psycopg.connect(empty_db_url) as conn:
+        assert conn.execute("SELECT 1 FROM webhook_events WHERE event_id = 'evt_first_1'").fetchone()
+
+
+async def run_notes_webhook(helm: str, release: str, port: int, secret: str) -> str:
+    """Run step 2 of NOTES.txt (BODY, the openssl signature, curl) against the played pod."""
+    for tool in ("openssl", "curl"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (the install notes use it)")
+    done = run_helm(helm, "install", release, str(CHART), "--namespace", "payments", "--dry-run=client")
+    step = done.stdout.split("NOTES:", 1)[1].split("2. ", 1)[1].split("3. ", 1)[0]
+    wanted = ("BODY=", "SIG=", "curl", "-H")
+    lines = [line.strip() for line in step.splitlines() if line.strip().startswith(wanted)]
+    assert len(lines) == 4, step
+    script = " ".join(lines[2:]).replace("\\ ", "")  # the curl command and its continuation line
+    script = "\n".join([*lines[:2], script]).replace("localhost:8080", f"127.0.0.1:{port}")
+    shell = await asyncio.to_thread(
+        subprocess.run, ["bash", "-c", script], capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "SECRET": secret},
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stderr
+    return shell.stdout
+
 
 async def test_the_rendered_cronjob_job_runs_as_a_pod_reads_the_operators_policy_and_records_a_run(
     helm: str, play: Play, proxied_empty_db_url: str, empty_db_url: str, redis_url: str
