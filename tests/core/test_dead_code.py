@@ -53,7 +53,12 @@ def test_no_function_class_or_import_is_unused() -> None:
             "--ignore-decorators",
             "@kopf.*,@pgq.entrypoint",
             "--ignore-names",
-            ",".join(sorted(entry_points | {"pytest_generate_tests"})),
+            ",".join(
+                sorted(
+                    entry_points
+                    | {"pytest_generate_tests", "pytest_configure", "pytest_collection_modifyitems"}
+                )
+            ),
         ],
         cwd=ROOT,
         capture_output=True,
