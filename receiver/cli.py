@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiohttp import web
-
 from receiver.app import create_app
+from receiver.server import run
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
@@ -24,17 +23,9 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def serve(settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
+    """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py)."""
     configure_logging(settings.log_level)
-    app = create_app(settings)
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=None,
-        print=None,
-        shutdown_timeout=shutdown_timeout,
-        handle_signals=True,
-    )
+    run(create_app(settings), settings.host, settings.port, shutdown_timeout=shutdown_timeout)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

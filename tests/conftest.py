@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import create_app
+from receiver.server import ReceiverRunner
 from tenrusl.db import Connection
 from tenrusl.embedded import start_postgres, start_redis
 from tenrusl.migrate import apply_migrations
@@ -142,13 +143,20 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 ClientFactory = Callable[..., Any]
 
 
+class ReceiverTestServer(TestServer):
+    """The test server runs the receiver as `tenrusl serve` does (receiver.server.ReceiverRunner)."""
+
+    async def _make_runner(self, **kwargs: Any) -> ReceiverRunner:
+        return ReceiverRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_client() -> AsyncIterator[ClientFactory]:
     """``await make_client(settings)``: a live receiver on a loopback port and a client for it."""
     clients: list[TestClient] = []
 
     async def factory(settings: Settings) -> TestClient:
-        client = TestClient(TestServer(create_app(settings)))
+        client = TestClient(ReceiverTestServer(create_app(settings)))
         await client.start_server()
         clients.append(client)
         return client
