@@ -45,9 +45,11 @@ def provider_spec(name: str) -> ProviderSpec:
 
 
 def rule_files() -> list[Traversable]:
-    """The source of the provider rules: every module of this package, and the core's constants."""
+    """The source of the provider rules: every module of this package, and the core modules they
+    read with (constants, and the text repair of ``payment_fields``)."""
     modules = [e for e in resources.files(__name__).iterdir() if e.name.endswith(".py")]
-    return [*sorted(modules, key=lambda e: e.name), resources.files("tenrusl").joinpath("constants.py")]
+    core = [resources.files("tenrusl").joinpath(name) for name in ("constants.py", "storable.py")]
+    return [*sorted(modules, key=lambda e: e.name), *core]
 
 
 def fingerprint(files: Iterable[Traversable]) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from receiver.webhooks import EXTRACTION_FAILED
 from retry_job.runner import Runner
 from tenrusl import sql
 from tenrusl.db import Connection
@@ -62,17 +63,27 @@ async def test_the_receiver_stamps_its_rules_and_the_runner_uses_the_stored_fiel
     assert await _payment_status(db, "ref-late") == "succeeded"
 
 
-@pytest.mark.parametrize("stamp", ["older-rules", None], ids=["other-rules", "before-0010"])
+@pytest.mark.parametrize(
+    ("stamp", "issues"),
+    [("older-rules", []), (None, []), ("current", [EXTRACTION_FAILED])],
+    ids=["other-rules", "before-0010", "rules-raised-at-ingest"],
+)
 async def test_an_event_read_by_other_rules_is_read_again_with_the_current_ones(
-    db: Connection, seed: Seed, store: Store, no_redis_settings: Settings, stamp: str | None
+    db: Connection,
+    seed: Seed,
+    store: Store,
+    no_redis_settings: Settings,
+    stamp: str | None,
+    issues: list[str],
 ) -> None:
-    """Stored fields from other rules (here: the wrong reference) are never trusted."""
+    """Stored fields from other rules (here: the wrong reference), or stored by a receiver whose
+    rules raised on the payload, are never trusted."""
     event_id = await seed(ref="right-ref")
     await _add_payment(db, "right-ref")
     await db.execute(
         "UPDATE webhook_events SET payment_status = 'pending', payment_provider_ref = 'wrong-ref', "
-        "extracted_with = %s WHERE id = %s",
-        (stamp, event_id),
+        "extracted_with = %s, payload_issues = %s WHERE id = %s",
+        (rules_fingerprint() if stamp == "current" else stamp, issues, event_id),
     )
     result = await Runner(no_redis_settings, store).run()
     assert result.summary == "CLAIMED=1 OK=1 FAIL=0 DEAD=0"

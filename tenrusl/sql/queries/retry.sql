@@ -46,11 +46,14 @@ UPDATE webhook_events w
 RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
           c.prev_status, c.due_at, c.prev_attempt_at,
           -- What the receiver (or the last attempt) read from the payload, and whether the
-          -- runner's rules read it (migration 0010). Only when they did not is the payload
-          -- itself returned, to be read again: most events never send it over the wire.
+          -- runner's own rules read it (migration 0010) without raising (the receiver then
+          -- stores `extraction_failed` in payload_issues: receiver/webhooks.py). Only when not is
+          -- the payload itself returned, to be read again: most events never send it.
           w.payment_status, w.payment_provider_ref AS payment_ref,
-          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL) IS TRUE AS fields_current,
-          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL THEN NULL
+          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
+          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
                ELSE w.payload END AS payload
 
 -- name: claim_event
@@ -84,8 +87,10 @@ UPDATE webhook_events w
 RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
           c.prev_status, c.due_at, c.prev_attempt_at,
           w.payment_status, w.payment_provider_ref AS payment_ref,
-          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL) IS TRUE AS fields_current,
-          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL THEN NULL
+          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
+          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
                ELSE w.payload END AS payload
 
 -- name: retry_apply_batch
@@ -212,21 +217,23 @@ UPDATE webhook_events
  WHERE id = %(id)s
    AND (status IN ('received', 'failed') OR (%(force)s AND status IN ('processing', 'dead')))
 RETURNING id, provider, event_id, event_type, status, payment_status, attempts, deliveries,
-          received_at, processed_at, next_retry_at, last_error
+          received_at, processed_at, next_retry_at, last_error, payload_issues
 
 -- name: list_events
 -- Admin list of webhook events: every filter optional (NULL = any); newest first, one page, and
 -- the total of every matching row (joined like list_payments: a page past the last still returns
--- one row, its event columns NULL, that carries the total).
+-- one row, its event columns NULL, that carries the total). needs_review: events whose payload
+-- had to be repaired to be stored (payload_issues).
 WITH matching AS NOT MATERIALIZED (
     SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
-           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error
+           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error, e.payload_issues
       FROM webhook_events e
      WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
        AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
        AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
        AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
        AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+       AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
 ), page AS (
     SELECT * FROM matching ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 )
