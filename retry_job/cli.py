@@ -81,8 +81,9 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` on a small pool. DatabaseUnavailable goes up to `tenrusl`, which exits 1."""
 
     async def main() -> T:
-        # A run needs few connections: the claim/settle one, plus the advisory lock's own.
-        async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2)) as pool:
+        # A run needs few connections: the claim/settle one, plus the advisory lock's own. Its
+        # repeated statements run generic plans, planned once per connection (tenrusl/db.py).
+        async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2), generic_plans=True) as pool:
             return await work(Store(pool))
 
     return asyncio.run(main())

@@ -52,17 +52,25 @@ def error_kind(exc: BaseException) -> str:
     return "other"
 
 
-def connection_kwargs(settings: Settings) -> dict[str, Any]:
+def connection_kwargs(settings: Settings, *, generic_plans: bool = False) -> dict[str, Any]:
     """Everything but the row factory, which both callers pass typed (dict rows).
 
     ``tenrusl.extraction_rules`` is this process's provider-rules fingerprint: an event the
     receiver stores records it (the column default of migration 0010), so the retry runner knows
     whether the stored payment fields were read by its own rules.
+
+    ``generic_plans``: a prepared statement (psycopg prepares one at its fifth execution on a
+    connection) runs PostgreSQL's generic plan, made once, instead of planning again at every
+    execution. Only for the retry runner, whose repeated statements (claim, settle) have generic
+    plans as good as their custom ones, which tests/retry_job/test_claim.py holds; planning was a
+    quarter of the database time of a batch of 10 (docs/PERFORMANCE.md).
     """
     options = (
         f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
         f" -c tenrusl.extraction_rules={rules_fingerprint()}"
     )
+    if generic_plans:
+        options += " -c plan_cache_mode=force_generic_plan"
     return {
         "autocommit": True,
         "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
@@ -82,14 +90,14 @@ def require_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def create_pool(settings: Settings) -> Pool:
+def create_pool(settings: Settings, *, generic_plans: bool = False) -> Pool:
     """A closed pool; open it with ``await pool.open()``. It reconnects by itself after an outage."""
     return AsyncConnectionPool(
         require_url(settings),
         connection_class=Connection,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        kwargs={**connection_kwargs(settings), "row_factory": dict_row},
+        kwargs={**connection_kwargs(settings, generic_plans=generic_plans), "row_factory": dict_row},
         open=False,
         timeout=settings.db_connect_timeout_s,
         # 0: a failed connection attempt is retried once at once, then dropped, instead of
@@ -105,9 +113,9 @@ def create_pool(settings: Settings) -> Pool:
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings) -> AsyncIterator[Pool]:
+async def open_pool(settings: Settings, *, generic_plans: bool = False) -> AsyncIterator[Pool]:
     """Open the pool without waiting for the database, so a process can start during an outage."""
-    pool = create_pool(settings)
+    pool = create_pool(settings, generic_plans=generic_plans)
     await pool.open(wait=False)
     try:
         yield pool
