@@ -51,7 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.rows import dict_row
 
-from retry_job.runner import Runner, RunOptions
+from retry_job.runner import RUNNER_SESSION, Runner, RunOptions
 from tenrusl.db import open_pool
 from tenrusl.logs import configure_logging
 from tenrusl.migrate import apply_migrations
@@ -211,10 +211,10 @@ def production_logging() -> Iterator[None]:
 async def our_drain(url: str, events: int, batch: int) -> tuple[float, str]:
     """One real run of the retry runner over the seeded events; returns (seconds, summary)."""
     # Rescheduled events wait at least a minute, so none comes due again within the drain. The
-    # pool is the one `tenrusl retry once` opens (retry_job/cli.py): two connections, generic plans.
+    # pool is the one `tenrusl retry once` opens (retry_job/cli.py): two connections, RUNNER_SESSION.
     settings = Settings.from_env({"TENRUSL_DATABASE_URL": url, "TENRUSL_RETRY_MIN_DELAY_MS": "60000"})
     settings = settings.replace(db_pool_min=1, db_pool_max=2)
-    async with open_pool(settings, generic_plans=True) as pool:
+    async with open_pool(settings, session=RUNNER_SESSION) as pool:
         await pool.wait()
         runner = Runner(
             settings, Store(pool), RunOptions(trigger="bench", flags={"limit": batch}, time_budget_s=3600)
@@ -395,14 +395,15 @@ SIDES = ("ours", "plain", "runner")
 def time_claims(url: str, runs: int, warmup: int, limit: int, committed: bool) -> dict[str, Series]:
     """Our claim and the plain one on one connection, planned for their values at each execution
     (PostgreSQL's default for both), and ours as the runner runs it: on a connection of its own
-    with generic plans (tenrusl/db.py), planned once. In rotating order, ``warmup`` untimed first.
+    with the runner's session (retry_job/runner.py, RUNNER_SESSION: generic plans, planned once, and
+    asynchronous commit). In rotating order, ``warmup`` untimed first.
     """
     params = claim_params(limit)
     results = {side: Series() for side in SIDES}
-    generic = "-c plan_cache_mode=force_generic_plan"
+    runner = " ".join(f"-c {name}={value}" for name, value in RUNNER_SESSION.items())
     with (
         psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn,
-        psycopg.connect(url, autocommit=True, row_factory=dict_row, options=generic) as runner_conn,
+        psycopg.connect(url, autocommit=True, row_factory=dict_row, options=runner) as runner_conn,
     ):
 
         def ours(on: psycopg.Connection[Any]) -> list[str]:
@@ -469,14 +470,14 @@ def latency_comparison(server: str, args: argparse.Namespace) -> None:
                 print(
                     f"  {size:>9,} rows, {mode:>11}: ours {results['ours'].show('.2f')} ms, "
                     f"plain {results['plain'].show('.2f')} ms, "
-                    f"ours as the runner runs it {results['runner'].show('.2f')} ms",
+                    f"ours in the runner's session {results['runner'].show('.2f')} ms",
                     flush=True,
                 )
     finally:
         drop_database(server, "tenrusl_bench_claim")
     print(
         "\n| rows | mode | ours, ms | plain SKIP LOCKED claim, ms | ours / plain (medians) "
-        "| ours, runner's generic plan, ms |"
+        "| ours, runner's session, ms |"
     )
     print("|---:|---|---:|---:|---:|---:|")
     for size, mode, results in table:

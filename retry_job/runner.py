@@ -46,6 +46,20 @@ PURGE_LIMIT = 5000
 # Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
 DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 
+# Settings of the connections a run uses (retry_job/cli.py opens its pool with them; measured in
+# docs/PERFORMANCE.md, "Retry drain and claim latency"):
+#   * generic plans: the claim and the settle run at every batch. psycopg prepares a statement at
+#     its fifth execution, but PostgreSQL would still plan it again for each execution's values.
+#     Their generic plans are as good (tests/retry_job/test_claim.py holds them: O(batch), no table
+#     scan, whatever the statistics), so they are planned once per connection;
+#   * asynchronous commit: a run's commits do not wait for the WAL flush. Only a crash of the
+#     database server (not of the runner) can lose the last fraction of a second of them, and
+#     every loss leaves a state the runner recovers by itself: WAL is lost as a suffix, so a lost
+#     settle leaves its events `processing` until the lease ends, a lost claim leaves them due,
+#     and re-applying an event is idempotent (a payment leaves `pending` once). What can be lost
+#     is the count of those attempts. The receiver keeps synchronous commit: it acknowledges.
+RUNNER_SESSION = {"plan_cache_mode": "force_generic_plan", "synchronous_commit": "off"}
+
 OK, FAIL, DEAD = "ok", "fail", "dead"
 EXIT_OK, EXIT_DB, EXIT_POLICY = 0, 1, 2
 

@@ -9,7 +9,7 @@ work opens ``conn.transaction()`` explicitly. Rows are dicts (:data:`Connection`
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -52,25 +52,20 @@ def error_kind(exc: BaseException) -> str:
     return "other"
 
 
-def connection_kwargs(settings: Settings, *, generic_plans: bool = False) -> dict[str, Any]:
+def connection_kwargs(settings: Settings, *, session: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything but the row factory, which both callers pass typed (dict rows).
 
     ``tenrusl.extraction_rules`` is this process's provider-rules fingerprint: an event the
     receiver stores records it (the column default of migration 0010), so the retry runner knows
-    whether the stored payment fields were read by its own rules.
-
-    ``generic_plans``: a prepared statement (psycopg prepares one at its fifth execution on a
-    connection) runs PostgreSQL's generic plan, made once, instead of planning again at every
-    execution. Only for the retry runner, whose repeated statements (claim, settle) have generic
-    plans as good as their custom ones, which tests/retry_job/test_claim.py holds; planning was a
-    quarter of the database time of a batch of 10 (docs/PERFORMANCE.md).
+    whether the stored payment fields were read by its own rules. ``session``: more settings for
+    every connection of this pool (the retry runner's: retry_job/cli.py, RUNNER_SESSION).
     """
     options = (
         f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
         f" -c tenrusl.extraction_rules={rules_fingerprint()}"
     )
-    if generic_plans:
-        options += " -c plan_cache_mode=force_generic_plan"
+    for name, value in (session or {}).items():
+        options += f" -c {name}={value}"
     return {
         "autocommit": True,
         "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
@@ -90,14 +85,14 @@ def require_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def create_pool(settings: Settings, *, generic_plans: bool = False) -> Pool:
+def create_pool(settings: Settings, *, session: Mapping[str, str] | None = None) -> Pool:
     """A closed pool; open it with ``await pool.open()``. It reconnects by itself after an outage."""
     return AsyncConnectionPool(
         require_url(settings),
         connection_class=Connection,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        kwargs={**connection_kwargs(settings, generic_plans=generic_plans), "row_factory": dict_row},
+        kwargs={**connection_kwargs(settings, session=session), "row_factory": dict_row},
         open=False,
         timeout=settings.db_connect_timeout_s,
         # 0: a failed connection attempt is retried once at once, then dropped, instead of
@@ -113,9 +108,9 @@ def create_pool(settings: Settings, *, generic_plans: bool = False) -> Pool:
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings, *, generic_plans: bool = False) -> AsyncIterator[Pool]:
+async def open_pool(settings: Settings, *, session: Mapping[str, str] | None = None) -> AsyncIterator[Pool]:
     """Open the pool without waiting for the database, so a process can start during an outage."""
-    pool = create_pool(settings, generic_plans=generic_plans)
+    pool = create_pool(settings, session=session)
     await pool.open(wait=False)
     try:
         yield pool
