@@ -17,9 +17,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
@@ -90,6 +90,18 @@ class RunResult:
             self.dead += 1
         else:
             self.failed += 1
+
+
+@dataclass
+class BatchRead:
+    """A claimed batch after reading: what to settle, and the outcomes already known (dead at
+    claim, or failed while reading)."""
+
+    batch: list[ClaimedEvent]
+    max_attempts: int  # of the policy it was claimed under
+    items: list[SettleItem] = field(default_factory=list)
+    delays: dict[str, int] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -178,73 +190,125 @@ class Runner:
             )
 
     async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
-        """Claim and process batches until done; returns the outcome (completed or paused)."""
-        started = time.monotonic()
-        while not self._stopping:
-            if policy.paused:
-                log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
-                return "paused"
-            limit = policy.limit
-            if self.options.max_events is not None:
-                limit = min(limit, self.options.max_events - result.claimed)
-                if limit <= 0:
-                    break
-            batch = await self.store.claim_due_events(
-                limit=limit,
-                lease_seconds=policy.lease_seconds,
-                max_attempts=policy.max_attempts,
-                providers=policy.providers,
-            )
-            if not batch:
-                break
-            result.claimed += len(batch)
-            backoff = Backoff.from_policy(policy)
-            for outcome in await self.process_batch(batch, policy, backoff):
-                result.count(outcome)
-            if time.monotonic() - started >= self.options.time_budget_s:
-                log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
-                break
-            # Re-read between batches: the operator may pause or retune while we drain.
-            policy = self._policy()
-            result.policy = policy.to_file()
-        return "completed"
+        """Claim and process batches until done; returns the outcome (completed or paused).
 
-    # -- a batch: extract per event, settle all in one round trip ----------------------------------
+        A batch is read (per event, in Python), then settled in one statement *together with the
+        next batch's claim*: the two statements run at once on two connections, so the database
+        works on both while neither waits for the other; both finish before the run goes on.
+        Whether to claim again is decided between batches, as before: not when paused, stopping,
+        past the time budget or at max_events; then only the batch in hand is settled.
+        """
+        started = time.monotonic()
+        read: BatchRead | None = None  # read, waiting to be settled with the next claim
+        while True:
+            limit, outcome = self._next_claim(result, policy, started, holding=read is not None)
+            outcomes, batch = await self._settle_and_claim(read, policy, limit)
+            for each in outcomes:
+                result.count(each)
+            if not batch:
+                return outcome
+            result.claimed += len(batch)
+            read = await self.read_batch(batch, policy, Backoff.from_policy(policy))
+            # Re-read between batches: the operator may pause or retune while we drain.
+            try:
+                policy = self._policy()
+            except PolicyError:  # the batch in hand is still settled, under the policy it was read
+                for each in (await self._settle_and_claim(read, policy, 0))[0]:
+                    result.count(each)
+                raise
+            result.policy = policy.to_file()
+
+    def _next_claim(
+        self, result: RunResult, policy: RetryPolicy, started: float, *, holding: bool
+    ) -> tuple[int, str]:
+        """How many events to claim next, and the run's outcome if that is none (the drain ends)."""
+        if self._stopping:
+            return 0, "completed"
+        if policy.paused:
+            log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
+            return 0, "paused"
+        if holding and time.monotonic() - started >= self.options.time_budget_s:
+            log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
+            return 0, "completed"
+        limit = policy.limit
+        if self.options.max_events is not None:
+            limit = min(limit, self.options.max_events - result.claimed)
+        return max(0, limit), "completed"
+
+    async def _settle_and_claim(
+        self, read: BatchRead | None, policy: RetryPolicy, limit: int
+    ) -> tuple[list[str], list[ClaimedEvent]]:
+        """Settle ``read`` (if any) and claim up to ``limit`` events (if any), at the same time.
+
+        Both always finish (neither is left running when the other fails); then the first error
+        is raised. A settle that failed leaves its events leased: they come back by themselves.
+        """
+        jobs: list[Awaitable[Any]] = []
+        if read is not None:
+            jobs.append(self.settle_batch(read))
+        if limit > 0:
+            jobs.append(
+                self.store.claim_due_events(
+                    limit=limit,
+                    lease_seconds=policy.lease_seconds,
+                    max_attempts=policy.max_attempts,
+                    providers=policy.providers,
+                )
+            )
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        for each in done:
+            if isinstance(each, BaseException):
+                raise each
+        outcomes = cast(list[str], done[0]) if read is not None else []
+        batch = cast(list[ClaimedEvent], done[-1]) if limit > 0 else []
+        return outcomes, batch
+
+    # -- a batch: read each event, settle all in one statement ------------------------------------
 
     async def process_batch(
         self, batch: list[ClaimedEvent], policy: RetryPolicy, backoff: Backoff
     ) -> list[str]:
-        """Re-apply a claimed batch; returns one outcome (ok, fail, dead) per event.
+        """Re-apply a claimed batch; returns one outcome (ok, fail, dead) per event."""
+        return await self.settle_batch(await self.read_batch(batch, policy, backoff))
 
-        Extraction runs per event (a provider bug fails that event alone); the database work for
-        the whole batch is one statement, so a drain costs one round trip per batch, not per event.
-        If that statement fails, every event of the batch stays leased and comes back by itself.
+    async def read_batch(self, batch: list[ClaimedEvent], policy: RetryPolicy, backoff: Backoff) -> BatchRead:
+        """Per event: its retry delay and what it says about its payment (:meth:`_extract`).
+
+        Reading runs per event, so a provider bug fails that event alone (recorded at once, with
+        its own statement); the database work for the rest of the batch is one statement
+        (:meth:`settle_batch`), so a drain costs a round trip per batch, not per event.
         """
-        outcomes: list[str] = []
-        items: list[SettleItem] = []
-        delays: dict[str, int] = {}
+        read = BatchRead(batch, policy.max_attempts)
         for event in batch:
             if event.status == EVENT_DEAD:
                 log.warning(
                     "webhook event dead: %s", event.last_error, extra={**self._extra(event), "outcome": DEAD}
                 )
-                outcomes.append(DEAD)
+                read.outcomes.append(DEAD)
                 continue
             prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
-            delay_ms = delays[event.id] = backoff.delay(event.attempts, self.rng, prev_ms=prev)
+            delay_ms = read.delays[event.id] = backoff.delay(event.attempts, self.rng, prev_ms=prev)
             try:
                 payment_status, payment_ref = await self._extract(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                outcomes.append(await self._record_error(event, exc, delay_ms, policy))
+                read.outcomes.append(await self._record_error(event, exc, delay_ms, policy))
                 continue
-            items.append(SettleItem(event.id, event.provider, payment_status, payment_ref, delay_ms))
-        if items:
-            settled = await self.store.retry_apply_batch(items, policy.max_attempts)
-            by_id = {event.id: event for event in batch}
+            read.items.append(SettleItem(event.id, event.provider, payment_status, payment_ref, delay_ms))
+        return read
+
+    async def settle_batch(self, read: BatchRead) -> list[str]:
+        """Apply the read events in one statement; returns every outcome of the batch.
+
+        If that statement fails, every event of it stays leased and comes back by itself.
+        """
+        outcomes = list(read.outcomes)
+        if read.items:
+            settled = await self.store.retry_apply_batch(read.items, read.max_attempts)
+            by_id = {event.id: event for event in read.batch}
             for event_id, state in settled.items():
-                outcomes.append(self._log_settled(by_id[event_id], state, delays[event_id]))
+                outcomes.append(self._log_settled(by_id[event_id], state, read.delays[event_id]))
         return outcomes
 
     async def process(self, event: ClaimedEvent, policy: RetryPolicy, backoff: Backoff) -> str:
