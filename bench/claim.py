@@ -1,7 +1,7 @@
 """Retry drain and claim latency, side by side with pgqueuer and a plain SKIP LOCKED claim.
 
-    .venv/bin/python -P bench/claim.py                      # everything, about 3-4 minutes
-    .venv/bin/python -P bench/claim.py --skip-latency       # only the drain comparison
+    .venv/bin/python -P bench/claim.py                      # everything, about 3 minutes
+    .venv/bin/python -P bench/claim.py --skip-latency --repeat 5
     .venv/bin/python -P bench/claim.py --skip-drain --sizes 10000,1000000 --explain
 
 Server: TENRUSL_BENCH_DATABASE_URL, else TENRUSL_DATABASE_URL, else an embedded PostgreSQL under
@@ -11,23 +11,28 @@ ratios and asserts nothing but the drain's correctness. docs/PERFORMANCE.md expl
 1. Drain. For each repetition and each batch size (10, 100 and the runner's default), our drain
    and pgqueuer's run back to back, in alternating order, on the same server:
    * ours: ``--events`` due events (realistic Stripe ``payment_intent.succeeded`` payloads of
-     about 720 bytes), ``--fail-pct`` of them naming a payment that does not exist. One real
-     ``Runner.run()`` (run row, run lock, claim, re-apply, reschedule with backoff, counters,
-     JSON log line per event into /dev/null), timed from start to return;
+     about 720 bytes, their payment fields stored as the receiver stores them), ``--fail-pct``
+     of them naming a payment that does not exist. One real ``Runner.run()`` on the pool
+     `tenrusl retry once` opens (run row, run lock, claim, re-apply, reschedule with backoff,
+     counters, a JSON log line per event into /dev/null), timed from start to return;
    * pgqueuer: ``--events`` no-op jobs enqueued in batches of 1,000, one consumer
      (``PgQueuer.run(batch_size=B, mode=drain)``, psycopg driver, under uvloop like its CLI),
-     timed from ``run()`` to the last handler's completion, as docs/PERFORMANCE.md explains
-     (``run()`` itself returns seconds later with the psycopg driver; that lag is printed apart).
+     timed from ``run()`` to the last handler's completion (``run()`` itself returns about 4 s
+     later with the psycopg driver; each line shows that lag, not counted).
    Both sides start from a VACUUM ANALYZE-d table and a CHECKPOINT. The table reports the median
-   and min..max of each side and of the per-repetition ratios (ours / pgqueuer).
+   and min..max of each side, of the per-repetition ratios (ours / pgqueuer), and of the CPU each
+   side spent per event: this process plus the drain's own PostgreSQL backends (read from /proc
+   when the server runs on this machine), which, unlike the rates, does not depend on what else
+   the machine is doing.
 2. Claim latency. For each ``--sizes`` table (10k rows all due; larger tables hold 10k due rows
    spread among processed ones, the worst case for heap locality), after the bulk load a
    VACUUM ANALYZE (statistics and hint bits: without it the first claims pay for both, and the
    plan depends on when autovacuum wakes up) and a CHECKPOINT. Then our claim and a plain
    ``UPDATE ... FROM (SELECT id ... ORDER BY next_retry_at LIMIT 100 FOR UPDATE SKIP LOCKED)``
-   claim, alternately on one connection, ``--latency-runs`` times each after warm-up: rolled back
-   (BEGIN, claim, ROLLBACK: the statement alone) and committed (autocommit, WAL flush included;
-   the claimed rows are put back at the end of the due queue afterwards, untimed, as a settle
+   claim, alternately on one connection, ``--latency-runs`` times each after warm-up, and our
+   claim once more on a connection with the runner's session settings: rolled back (BEGIN,
+   claim, ROLLBACK: the statement alone) and committed (autocommit, WAL flush included; the
+   claimed rows are put back at the end of the due queue afterwards, untimed, as a settle
    would, so every claim finds 100 due rows). Time = execute + fetch + row decoding in Python.
 """
 
@@ -38,6 +43,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -194,6 +200,37 @@ class Series:
         return f"{m:{fmt}} ({lo:{fmt}}..{hi:{fmt}})"
 
 
+# -- CPU accounting --------------------------------------------------------------------------------
+
+
+def process_cpu() -> float:
+    """CPU seconds this process used so far (user + system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu(pids: list[int]) -> float | None:
+    """CPU seconds these PostgreSQL backends used since they started; None when the server is not
+    on this machine (or its processes cannot be read)."""
+    total = 0.0
+    try:
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+@dataclass
+class Drain:
+    seconds: float
+    client_cpu: float  # seconds
+    server_cpu: float | None  # seconds, the drain's own backends
+    note: str
+
+
 # -- 1. drain ------------------------------------------------------------------------------------
 
 
@@ -208,8 +245,8 @@ def production_logging() -> Iterator[None]:
             configure_logging("WARNING", stream=sys.stderr)
 
 
-async def our_drain(url: str, events: int, batch: int) -> tuple[float, str]:
-    """One real run of the retry runner over the seeded events; returns (seconds, summary)."""
+async def our_drain(url: str, events: int, batch: int) -> Drain:
+    """One real run of the retry runner over the seeded events."""
     # Rescheduled events wait at least a minute, so none comes due again within the drain. The
     # pool is the one `tenrusl retry once` opens (retry_job/cli.py): two connections, RUNNER_SESSION.
     settings = Settings.from_env({"TENRUSL_DATABASE_URL": url, "TENRUSL_RETRY_MIN_DELAY_MS": "60000"})
@@ -219,12 +256,20 @@ async def our_drain(url: str, events: int, batch: int) -> tuple[float, str]:
         runner = Runner(
             settings, Store(pool), RunOptions(trigger="bench", flags={"limit": batch}, time_budget_s=3600)
         )
+        cpu = process_cpu()
         started = time.perf_counter()
         result = await runner.run()
         elapsed = time.perf_counter() - started
+        cpu = process_cpu() - cpu
+        async with pool.connection() as conn:  # the pool's backends (their CPU since they started)
+            cur = await conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'tenrusl'"
+            )
+            server = backend_cpu([row["pid"] for row in await cur.fetchall()])
     if result.claimed != events or result.ok + result.failed != events or result.outcome != "completed":
         raise SystemExit(f"our drain did not drain: {result.summary} {result.outcome} {result.error}")
-    return elapsed, result.summary
+    return Drain(elapsed, cpu, server, result.summary)
 
 
 async def pgqueuer_seed(url: str, jobs: int) -> None:
@@ -243,36 +288,40 @@ async def pgqueuer_seed(url: str, jobs: int) -> None:
             await q.enqueue(["noop"] * n, [None] * n, [0] * n)
 
 
-async def pgqueuer_drain(url: str, jobs: int, batch: int) -> tuple[float, float]:
-    """pgqueuer's own drain of no-op jobs; returns (seconds to the last handler, run() exit lag)."""
+async def pgqueuer_drain(url: str, jobs: int, batch: int) -> Drain:
+    """pgqueuer's own drain of no-op jobs, timed (and its CPU counted) to the last handler."""
     from pgqueuer import PgQueuer
     from pgqueuer.db import PsycopgDriver
     from pgqueuer.types import QueueExecutionMode
 
     consumer = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    backend = consumer.info.backend_pid
     pgq = PgQueuer(PsycopgDriver(consumer))
     done = 0
-    finished: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    finished: asyncio.Future[tuple[float, float, float | None]] = asyncio.get_running_loop().create_future()
 
     @pgq.entrypoint("noop")
     async def noop(job: object) -> None:
         nonlocal done
         done += 1
         if done == jobs and not finished.done():
-            finished.set_result(time.perf_counter())
+            finished.set_result((time.perf_counter(), process_cpu(), backend_cpu([backend])))
 
+    server = backend_cpu([backend])
+    cpu = process_cpu()
     started = time.perf_counter()
     task = asyncio.create_task(
         pgq.run(batch_size=batch, mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=1))
     )
-    end = await asyncio.wait_for(finished, timeout=900)
+    end, cpu_end, server_end = await asyncio.wait_for(finished, timeout=900)
     try:
         await asyncio.wait_for(task, timeout=30)
     except TimeoutError:
         task.cancel()
     exit_lag = time.perf_counter() - end
     await consumer.close()
-    return end - started, exit_lag
+    server_cpu = None if server is None or server_end is None else server_end - server
+    return Drain(end - started, cpu_end - cpu, server_cpu, f"run() returned {exit_lag:.1f} s later")
 
 
 def run_loop(main: Callable[..., Coroutine[Any, Any, T]], *args: Any, uvloop_if_there: bool = False) -> T:
@@ -292,10 +341,9 @@ def drain_comparison(server: str, args: argparse.Namespace) -> None:
     run_loop(_migrate, ours_url)
     pgq_url = None if args.skip_pgqueuer else fresh_database(server, "tenrusl_bench_pgq")
     batches: list[int] = args.batches
-    ours = {b: Series() for b in batches}
-    theirs = {b: Series() for b in batches}
+    rate = {side: {b: Series() for b in batches} for side in ("ours", "pgq")}
+    cpu = {side: {b: Series() for b in batches} for side in ("ours", "pgq")}
     ratio = {b: Series() for b in batches}
-    lag = Series()
     print(
         f"\n== 1. Drain: {args.events:,} events (ours: {args.fail_pct:g} % rescheduled, the rest "
         f"processed) vs {args.events:,} pgqueuer no-op jobs; {args.repeat} repetitions, interleaved"
@@ -305,45 +353,52 @@ def drain_comparison(server: str, args: argparse.Namespace) -> None:
             for i, batch in enumerate(batches):
                 order = ("ours", "pgq") if (rep + i) % 2 == 0 else ("pgq", "ours")
                 line = [f"rep {rep + 1} batch {batch:>4}:"]
-                rates: dict[str, float] = {}
                 for side in order:
                     if side == "ours":
                         seed_events(ours_url, args.events, args.events, args.fail_pct, args.stale_fields)
                         checkpoint(ours_url, "webhook_events", "payments")
                         with production_logging():
-                            seconds, summary = run_loop(our_drain, ours_url, args.events, batch)
-                        rates["ours"] = args.events / seconds
-                        ours[batch].add(rates["ours"])
-                        line.append(f"ours {rates['ours']:>7,.0f}/s ({summary})")
+                            drain = run_loop(our_drain, ours_url, args.events, batch)
+                        name = "ours"
                     elif pgq_url is not None:
                         run_loop(pgqueuer_seed, pgq_url, args.events, uvloop_if_there=True)
                         checkpoint(pgq_url)
-                        seconds, exit_lag = run_loop(
-                            pgqueuer_drain, pgq_url, args.events, batch, uvloop_if_there=True
+                        drain = run_loop(pgqueuer_drain, pgq_url, args.events, batch, uvloop_if_there=True)
+                        name = "pgqueuer"
+                    else:
+                        continue
+                    rate[side][batch].add(args.events / drain.seconds)
+                    per_event = ""
+                    if drain.server_cpu is not None:
+                        cpu[side][batch].add((drain.client_cpu + drain.server_cpu) / args.events * 1e6)
+                        per_event = (
+                            f", CPU/event {drain.client_cpu / args.events * 1e6:.0f} + "
+                            f"{drain.server_cpu / args.events * 1e6:.0f} us"
                         )
-                        rates["pgq"] = args.events / seconds
-                        theirs[batch].add(rates["pgq"])
-                        lag.add(exit_lag)
-                        line.append(
-                            f"pgqueuer {rates['pgq']:>7,.0f}/s (run() returned {exit_lag:.1f} s later)"
-                        )
-                if "pgq" in rates:
-                    ratio[batch].add(rates["ours"] / rates["pgq"])
+                    line.append(f"{name} {args.events / drain.seconds:>7,.0f}/s ({drain.note}{per_event})")
+                if pgq_url is not None:
+                    ratio[batch].add(rate["ours"][batch].values[-1] / rate["pgq"][batch].values[-1])
                 print("  " + " | ".join(line), flush=True)
     finally:
         drop_database(server, "tenrusl_bench_drain")
         if pgq_url is not None:
             drop_database(server, "tenrusl_bench_pgq")
-    print("\n| batch | ours, events/s | pgqueuer no-op, jobs/s | ours / pgqueuer |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "\n| batch | ours, events/s | pgqueuer no-op, jobs/s | ours / pgqueuer "
+        "| CPU us/event, ours | CPU us/event, pgqueuer |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     for batch in batches:
         label = f"{batch} (our default)" if batch == DEFAULT_BATCH else str(batch)
-        print(f"| {label} | {ours[batch].show()} | {theirs[batch].show()} | {ratio[batch].show('.2f')} |")
-    if lag.values:
         print(
-            f"pgqueuer's run() returned {lag.show('.1f')} s after its last handler finished "
-            "(not counted above)."
+            f"| {label} | {rate['ours'][batch].show()} | {rate['pgq'][batch].show()} "
+            f"| {ratio[batch].show('.2f')} | {cpu['ours'][batch].show()} | {cpu['pgq'][batch].show()} |"
         )
+    print(
+        "Ratios are per repetition (the pair ran back to back). CPU per event: this process plus "
+        "the drain's own PostgreSQL backends (client + server in each line above); it does not "
+        "depend on what else the machine runs, the rates do."
+    )
 
 
 async def _migrate(url: str) -> None:
