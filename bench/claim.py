@@ -146,12 +146,13 @@ SMALL = "jsonb_build_object('id', 'evt_' || g, 'type', 'payment_intent.succeeded
 SEED_EVENTS = f"""
 INSERT INTO webhook_events (id, provider, event_id, event_id_source, event_type, status,
                             payment_status, payment_provider_ref, extracted_with, attempts,
-                            next_retry_at, last_attempt_at, processed_at, last_error, payload_raw,
-                            payload)
+                            next_retry_at, received_at, last_attempt_at, processed_at, last_error,
+                            payload_raw, payload)
 SELECT 'ev_' || lpad(g::text, 9, '0'), 'stripe', 'evt_' || g, 'payload', 'payment_intent.succeeded',
        CASE WHEN due THEN 'failed' ELSE 'processed' END, 'succeeded', 'ref_' || g, %(rules)s, 1,
        CASE WHEN due THEN now() - interval '2 hours' + g * interval '1 ms' END,
-       now() - interval '3 hours', CASE WHEN NOT due THEN now() END,
+       now() - interval '3 hours' + g * interval '1 ms', now() - interval '3 hours',
+       CASE WHEN NOT due THEN now() END,
        CASE WHEN due THEN 'payment not found' END,
        convert_to(p::text, 'UTF8'), p
   FROM generate_series(1, %(rows)s::int) g,

@@ -131,7 +131,7 @@ class Runner:
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
     def stop(self) -> None:
-        """SIGTERM: finish the current event, claim nothing more. Leases return the rest."""
+        """SIGTERM: finish the batch in hand, claim nothing more. Leases return the rest."""
         self._stopping = True
 
     # -- the run ---------------------------------------------------------------------------------

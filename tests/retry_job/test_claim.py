@@ -158,16 +158,19 @@ async def _history(db: Connection, rows: int, every: int) -> None:
     and a payment per 10 events. With 201,000 rows and every 200th due, the statistics misjudge
     the due rows: status and next_retry_at are correlated, the planner multiplies their
     selectivities and expects about 5, not 1,000. With every row due (a backlog), a generic plan
-    expects a tenth of them per claim."""
+    expects a tenth of them per claim; those events carry payloads of a real size (about 600
+    bytes), else the table is so small that reading all of it is rightly the cheapest plan."""
     await db.execute(
         """
         INSERT INTO webhook_events (id, provider, event_id, event_id_source, status, attempts,
-                                    next_retry_at, payload_raw, payload)
+                                    next_retry_at, received_at, payload_raw, payload)
         SELECT 'ev_' || g, 'mock', 'evt_' || g, 'payload',
                CASE WHEN g %% %(every)s = 0 THEN 'failed' ELSE 'processed' END, 1,
                CASE WHEN g %% %(every)s = 0 THEN now() - interval '1 day' + g * interval '1 ms' END,
-               convert_to('{}', 'UTF8'), '{}'::jsonb
-          FROM generate_series(1, %(rows)s) g
+               now() - interval '2 days' + g * interval '1 ms', convert_to(p::text, 'UTF8'), p
+          FROM generate_series(1, %(rows)s) g,
+               LATERAL (SELECT CASE WHEN %(every)s = 1 THEN jsonb_build_object('pad', repeat('x', 600))
+                                    ELSE '{}'::jsonb END AS p) x
         """,
         {"rows": rows, "every": every},
     )
