@@ -289,13 +289,13 @@ async def pgqueuer_seed(url: str, jobs: int) -> None:
             await q.enqueue(["noop"] * n, [None] * n, [0] * n)
 
 
-async def pgqueuer_drain(url: str, jobs: int, batch: int) -> Drain:
+async def pgqueuer_drain(url: str, jobs: int, batch: int, options: str = "") -> Drain:
     """pgqueuer's own drain of no-op jobs, timed (and its CPU counted) to the last handler."""
     from pgqueuer import PgQueuer
     from pgqueuer.db import PsycopgDriver
     from pgqueuer.types import QueueExecutionMode
 
-    consumer = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    consumer = await psycopg.AsyncConnection.connect(url, autocommit=True, options=options)
     backend = consumer.info.backend_pid
     pgq = PgQueuer(PsycopgDriver(consumer))
     done = 0
@@ -337,14 +337,21 @@ def run_loop(main: Callable[..., Coroutine[Any, Any, T]], *args: Any, uvloop_if_
     return asyncio.run(main(*args))
 
 
+# The sides of a drain comparison: ours, pgqueuer as it comes, and pgqueuer with the commit mode
+# our runner uses (retry_job/runner.py, RUNNER_SESSION), so that neither side gains by it alone.
+SIDE_NAMES = {"ours": "ours", "pgq": "pgqueuer", "pgq_async": "pgqueuer, async commit"}
+ASYNC_COMMIT = "-c synchronous_commit=off"
+
+
 def drain_comparison(server: str, args: argparse.Namespace) -> None:
     ours_url = fresh_database(server, "tenrusl_bench_drain")
     run_loop(_migrate, ours_url)
     pgq_url = None if args.skip_pgqueuer else fresh_database(server, "tenrusl_bench_pgq")
+    sides = ["ours"] if pgq_url is None else list(SIDE_NAMES)
     batches: list[int] = args.batches
-    rate = {side: {b: Series() for b in batches} for side in ("ours", "pgq")}
-    cpu = {side: {b: Series() for b in batches} for side in ("ours", "pgq")}
-    ratio = {b: Series() for b in batches}
+    rate = {side: {b: Series() for b in batches} for side in sides}
+    cpu = {side: {b: Series() for b in batches} for side in sides}
+    ratio = {side: {b: Series() for b in batches} for side in sides[1:]}
     print(
         f"\n== 1. Drain: {args.events:,} events (ours: {args.fail_pct:g} % rescheduled, the rest "
         f"processed) vs {args.events:,} pgqueuer no-op jobs; {args.repeat} repetitions, interleaved"
@@ -352,22 +359,22 @@ def drain_comparison(server: str, args: argparse.Namespace) -> None:
     try:
         for rep in range(args.repeat):
             for i, batch in enumerate(batches):
-                order = ("ours", "pgq") if (rep + i) % 2 == 0 else ("pgq", "ours")
+                turn = (rep * len(batches) + i) % len(sides)
                 line = [f"rep {rep + 1} batch {batch:>4}:"]
-                for side in order:
+                for side in sides[turn:] + sides[:turn]:
                     if side == "ours":
                         seed_events(ours_url, args.events, args.events, args.fail_pct, args.stale_fields)
                         checkpoint(ours_url, "webhook_events", "payments")
                         with production_logging():
                             drain = run_loop(our_drain, ours_url, args.events, batch)
-                        name = "ours"
-                    elif pgq_url is not None:
+                    else:
+                        assert pgq_url is not None
                         run_loop(pgqueuer_seed, pgq_url, args.events, uvloop_if_there=True)
                         checkpoint(pgq_url)
-                        drain = run_loop(pgqueuer_drain, pgq_url, args.events, batch, uvloop_if_there=True)
-                        name = "pgqueuer"
-                    else:
-                        continue
+                        options = ASYNC_COMMIT if side == "pgq_async" else ""
+                        drain = run_loop(
+                            pgqueuer_drain, pgq_url, args.events, batch, options, uvloop_if_there=True
+                        )
                     rate[side][batch].add(args.events / drain.seconds)
                     per_event = ""
                     if drain.server_cpu is not None:
@@ -376,30 +383,34 @@ def drain_comparison(server: str, args: argparse.Namespace) -> None:
                             f", CPU/event {drain.client_cpu / args.events * 1e6:.0f} + "
                             f"{drain.server_cpu / args.events * 1e6:.0f} us"
                         )
-                    line.append(f"{name} {args.events / drain.seconds:>7,.0f}/s ({drain.note}{per_event})")
-                if pgq_url is not None:
-                    ratio[batch].add(rate["ours"][batch].values[-1] / rate["pgq"][batch].values[-1])
+                    line.append(
+                        f"{SIDE_NAMES[side]} {args.events / drain.seconds:,.0f}/s ({drain.note}{per_event})"
+                    )
+                for side in sides[1:]:
+                    ratio[side][batch].add(rate["ours"][batch].values[-1] / rate[side][batch].values[-1])
                 print("  " + " | ".join(line), flush=True)
     finally:
         drop_database(server, "tenrusl_bench_drain")
         if pgq_url is not None:
             drop_database(server, "tenrusl_bench_pgq")
-    print(
-        "\n| batch | ours, events/s | pgqueuer no-op, jobs/s | ours / pgqueuer "
-        "| CPU us/event, ours | CPU us/event, pgqueuer |"
+    print("\nevents (jobs) per second, median (min..max) of the repetitions; ratios per repetition:")
+    header = (
+        ["batch"] + [f"{SIDE_NAMES[side]}" for side in sides] + [f"ours / {SIDE_NAMES[s]}" for s in sides[1:]]
     )
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---:|" * len(header))
     for batch in batches:
-        label = f"{batch} (our default)" if batch == DEFAULT_BATCH else str(batch)
-        print(
-            f"| {label} | {rate['ours'][batch].show()} | {rate['pgq'][batch].show()} "
-            f"| {ratio[batch].show('.2f')} | {cpu['ours'][batch].show()} | {cpu['pgq'][batch].show()} |"
-        )
-    print(
-        "Ratios are per repetition (the pair ran back to back). CPU per event: this process plus "
-        "the drain's own PostgreSQL backends (client + server in each line above); it does not "
-        "depend on what else the machine runs, the rates do."
-    )
+        cells = [f"{batch} (our default)" if batch == DEFAULT_BATCH else str(batch)]
+        cells += [rate[side][batch].show() for side in sides]
+        cells += [ratio[side][batch].show(".2f") for side in sides[1:]]
+        print("| " + " | ".join(cells) + " |")
+    if any(cpu[side][batch].values for side in sides for batch in batches):
+        print("\nCPU per event in us (this process plus the drain's own PostgreSQL backends; unlike the")
+        print("rates it does not depend on what else the machine runs):")
+        print("| batch | " + " | ".join(SIDE_NAMES[side] for side in sides) + " |")
+        print("|" + "---:|" * (len(sides) + 1))
+        for batch in batches:
+            print(f"| {batch} | " + " | ".join(cpu[side][batch].show() for side in sides) + " |")
 
 
 async def _migrate(url: str) -> None:
