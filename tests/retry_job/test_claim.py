@@ -226,3 +226,13 @@ async def test_settle_plan_reaches_every_row_through_a_unique_index(
             plan
         ), shown
         assert "Seq Scan" not in _node_types(plan), shown
+
+
+def test_both_claims_return_the_same_columns() -> None:
+    """The runner builds a ClaimedEvent from either (a batch claim, or `retry one`'s)."""
+
+    def returning(name: str) -> str:
+        text = queries[name].split("RETURNING", 1)[1]
+        return " ".join(re.sub(r"--[^\n]*", "", text).split())
+
+    assert returning("claim_due_events") == returning("claim_event")
