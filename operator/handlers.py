@@ -167,6 +167,7 @@ async def _reconcile(
     migration = reconcile.migrate_spec(meta, spec, status)
     if migration:
         patch.spec.update(migration)
+        patch.metadata.annotations[reconcile.MIGRATED] = f"limit {migration['batchSize']} -> batchSize"
         spec = {**spec, **migration}
         kopf.info(
             body,

@@ -29,6 +29,9 @@ DEFAULT_CRONJOB = "tenrusl-retry"
 POLICY_KEY = "policy.json"
 MANAGED_BY = "tenrusl-operator"
 
+# Set on a policy migrated from before spec.batchSize (its value says what moved).
+MIGRATED = f"{crd.GROUP}/migrated-limit-to-batch-size"
+
 READY, PAUSED, DEGRADED = "Ready", "Paused", "Degraded"
 CONDITION_TYPES = (READY, PAUSED, DEGRADED)
 
@@ -79,9 +82,13 @@ def migrate_spec(
     (``observedGeneration`` equals ``generation``, and no ``policyFileVersion``) still means that:
     its ``limit`` becomes ``batchSize``, and ``limit`` (the per-run cap) takes its default. The old
     schema defaulted ``limit`` to 200, so every such policy states one. A spec changed since (by
-    ``helm upgrade`` or by hand, with the new meaning in mind) is taken as it is.
+    ``helm upgrade`` or by hand, with the new meaning in mind) is taken as it is. The migration
+    marks the policy with :data:`MIGRATED` in the same patch as the spec, so it happens once even
+    when the next event still shows the old status.
     """
     if status.get("policyFileVersion") is not None or "limit" not in spec:
+        return None
+    if MIGRATED in (meta.get("annotations") or {}):
         return None
     observed = status.get("observedGeneration")
     if observed is None or observed != meta.get("generation"):

@@ -19,6 +19,16 @@ from tenrusl.store import Store
 RESUMED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
+class Fixed:
+    """A clock that always tells ``now``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 async def seed_due(db: Connection, count: int) -> list[str]:
     """``count`` due events naming no payment (each retry fails), the oldest first; their ids."""
     rows = await (
@@ -48,6 +58,12 @@ async def attempted(db: Connection, since: datetime) -> list[str]:
     return [r["id"] for r in rows]
 
 
+async def db_now(db: Connection) -> datetime:
+    row = await (await db.execute("SELECT now() AS t")).fetchone()
+    assert row is not None
+    return row["t"]
+
+
 def spy_claims(store: Store) -> list[int]:
     """Record the LIMIT of every claim statement the store runs."""
     sizes: list[int] = []
@@ -71,21 +87,21 @@ async def test_limit_50_over_400_due_one_run_handles_50_and_the_next_run_the_nex
     settings = no_redis_settings.replace(policy_file=str(policy))
     claims = spy_claims(store)
 
-    first_started = await (await db.execute("SELECT now() AS t")).fetchone()
+    first_started = await db_now(db)
     first = await Runner(settings, store, RunOptions(trigger="test")).run()
     assert (first.outcome, first.claimed, first.failed, first.cap) == ("completed", 50, 50, 50)
     assert claims == [20, 20, 10], "claims of batchSize, the last one only what is left of the cap"
-    assert await attempted(db, first_started["t"]) == ids[:50], "the 50 longest due"
+    assert await attempted(db, first_started) == ids[:50], "the 50 longest due"
 
-    second_started = await (await db.execute("SELECT now() AS t")).fetchone()
+    second_started = await db_now(db)
     second = await Runner(settings, store, RunOptions(trigger="test")).run()
     assert (second.outcome, second.claimed) == ("completed", 50)
-    assert await attempted(db, second_started["t"]) == ids[50:100], "the next 50"
+    assert await attempted(db, second_started) == ids[50:100], "the next 50"
 
     due = await (
         await db.execute("SELECT count(*) AS n FROM webhook_events WHERE next_retry_at <= now()")
     ).fetchone()
-    assert due["n"] == 300
+    assert due is not None and due["n"] == 300
     runs = await (await db.execute("SELECT claimed, policy FROM retry_runs ORDER BY started_at")).fetchall()
     assert [(r["claimed"], r["policy"]["cap"], r["policy"]["limit"]) for r in runs] == [(50, 50, 50)] * 2
     print(
@@ -114,7 +130,7 @@ async def test_the_cap_ramps_after_a_pause_on_an_injected_clock(
     handled = []
     for minutes in (0, 5, 10, 30):
         now = RESUMED + timedelta(minutes=minutes)
-        result = await Runner(settings, store, RunOptions(trigger="test"), clock=lambda now=now: now).run()
+        result = await Runner(settings, store, RunOptions(trigger="test"), clock=Fixed(now)).run()
         handled.append((minutes, result.cap, result.claimed))
     assert handled == [(0, 10, 10), (5, 55, 55), (10, 100, 100), (30, 100, 100)]
     print(f"\nramp (minute, cap, claimed): {handled}")
