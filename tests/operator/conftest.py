@@ -276,17 +276,22 @@ def metrics_memo() -> Any:
     return kopf.Memo(metrics_port=0, metrics_host="127.0.0.1")
 
 
-async def scrape(memo: Any) -> dict[tuple[str, str], float]:
-    """The operator's /metrics as {(sample name, policy): value}."""
+async def metrics_text(memo: Any) -> str:
+    """The operator's /metrics (started with :func:`metrics_memo`)."""
     import aiohttp
-    from prometheus_client.parser import text_string_to_metric_families
 
     url = f"http://127.0.0.1:{memo.metrics_port}/metrics"
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
         assert resp.status == 200
-        text = await resp.text()
+        return await resp.text()
+
+
+async def scrape(memo: Any) -> dict[tuple[str, str], float]:
+    """The operator's /metrics as {(sample name, policy): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     return {
         (sample.name, f"{sample.labels['policy_namespace']}/{sample.labels['policy']}"): sample.value
-        for family in text_string_to_metric_families(text)
+        for family in text_string_to_metric_families(await metrics_text(memo))
         for sample in family.samples
     }
