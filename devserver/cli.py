@@ -21,6 +21,7 @@ from aiohttp import web
 from receiver.app import create_app
 from receiver.keys import STORE
 from receiver.providers import provider_class
+from receiver.server import ReceiverRunner
 from receiver.simulate.sandbox import SandboxKeys, dev_env, sandbox_app, write_env_file
 from retry_job.ticker import RetryTicker
 from tenrusl.cli import with_flags
@@ -139,7 +140,7 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
         applied = await migrate(settings)
         print(f"migrations: {', '.join(applied) if applied else 'up to date'}", flush=True)
         app = create_app(settings)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5)
+        runner = ReceiverRunner(app, access_log=None, shutdown_timeout=5)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         base_url = f"http://{settings.host}:{settings.port}"

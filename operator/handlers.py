@@ -19,6 +19,7 @@ from tenrusl_operator import crd, kube, reconcile
 from tenrusl_operator.metrics import MetricsServer, PolicyCollector
 from tenrusl_operator.reconcile import Outcome
 
+from tenrusl import __version__
 from tenrusl.policy import PolicyError, RetryPolicy
 
 RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
@@ -30,6 +31,7 @@ RETRY_DELAY_S = 15.0
 TIMER_INTERVAL_S = 30.0
 METRICS_HOST = "0.0.0.0"  # every interface of the pod: Prometheus scrapes it
 FINALIZER = f"{crd.GROUP}/operator"
+USER_AGENT = f"{reconcile.MANAGED_BY}/{__version__}"
 
 
 @kopf.on.startup()
@@ -45,6 +47,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # namespace is named exactly (the chart installs the CRD before the operator starts).
     settings.scanning.disabled = True
     memo.conn = await asyncio.to_thread(kube.connect)
+    # Named in the API server's audit log (and in the tests' request log, to check the chart's Role).
+    memo.conn.api.user_agent = USER_AGENT
     memo.stats = {"reconciles": 0}
     # The clock is looked up at each scrape, so a test that replaces reconcile.utcnow moves it.
     memo.policies = PolicyCollector(clock=lambda: reconcile.utcnow())

@@ -6,17 +6,19 @@ reach every response, including ones aiohttp builds itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from receiver.errors import ApiError, error_response
 from receiver.keys import METRICS, SETTINGS
 from tenrusl.constants import MAX_REQUEST_ID
-from tenrusl.errors import DatabaseUnavailable
+from tenrusl.errors import DatabaseUnavailable, UnstorableText
 from tenrusl.ids import new_id
 from tenrusl.logs import request_id_var
 
@@ -39,6 +41,12 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
     "Cache-Control": "no-store",
 }
+
+# The code of every 400 for a request that is not well-formed HTTP (see receiver/server.py).
+MALFORMED_REQUEST = "malformed_request"
+# Recorded (never sent) when the handler was cancelled because the client closed the connection,
+# as nginx does, so that disconnects do not count as 5xx in the metrics and alerts.
+CLIENT_CLOSED = 499
 
 _STATUS_CODES = {
     400: ("bad_request", "The request is malformed."),
@@ -98,6 +106,9 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         response = await handler(request)
         status = response.status
         return response
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED  # the client went away mid-request: not a server error
+        raise
     finally:
         elapsed = time.perf_counter() - started
         route = route_label(request)
@@ -139,6 +150,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code, message = _STATUS_CODES.get(exc.status, ("http_error", exc.reason))
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return error_response(exc.status, code, message, headers)
+    except (web.RequestPayloadError, HttpProcessingError, ConnectionResetError) as exc:
+        # The body could not be read: bad chunked or compressed framing, or the client went away.
+        log.info("request body unreadable", extra={"action": "bad_body", "error": exc.__class__.__name__})
+        response = error_response(400, MALFORMED_REQUEST, "The request body could not be read.")
+        response.force_close()  # the rest of the body cannot be skipped: end the connection
+        return response
+    except UnstorableText as exc:
+        # An input that reached the store unchecked: a gap to close where it enters, not a 500.
+        log.warning(
+            "unstorable text reached the store",
+            extra={"action": "unstorable_text", "query": exc.query, "param": exc.param, "path": request.path},
+        )
+        return error_response(
+            400, "unstorable_text", "The request holds a NUL character or an unpaired surrogate."
+        )
     except Exception:
         log.exception("unhandled error", extra={"action": "unhandled", "path": request.path})
         return error_response(500, "internal_error", "Internal server error.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -22,13 +21,17 @@ from receiver.resources import event_summary, payment_resource
 from tenrusl.constants import MAX_AMOUNT, MAX_DESCRIPTION, PAYMENT_STATUSES
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id, normalise_id
+from tenrusl.storable import JsonRejected, ascii_int, has_unstorable_text, is_storable_text, load_json
 from tenrusl.store import PaymentFilter
 
 log = logging.getLogger("tenrusl.payments")
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_REF = re.compile(r"^[A-Za-z0-9\-._]{1,191}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+_REF = re.compile(r"[A-Za-z0-9\-._]{1,191}")
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts superscripts, other scripts
+AMOUNT_DIGITS = len(str(MAX_AMOUNT))
+_UNSTORABLE = "must not contain NUL characters or unpaired surrogates"
 # Simulated references use the provider slug, except the two the original abbreviates.
 REF_PREFIX = {"lemonsqueezy": "ls", "amazon_bwp": "amzbwp"}
 
@@ -51,21 +54,28 @@ class CreatePayment:
         }
 
 
+def parse_amount(value: Any) -> Any:
+    """A string of ASCII digits is the number it spells (one too long for bigint is out of range,
+    MAX_AMOUNT + 1); anything else is returned as it is, for the type check."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        number = ascii_int(value.strip(), max_digits=AMOUNT_DIGITS)
+        return MAX_AMOUNT + 1 if number is None else number
+    return value
+
+
 def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
     """Normalise and validate a create request (docs/design-notes.md); 422 lists every bad field."""
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     errors: dict[str, list[str]] = {}
     provider = body.get("provider")
-    if isinstance(provider, str) and provider.strip():
+    if isinstance(provider, str) and provider.strip().isascii():  # the Kelvin sign lower-cases to k
         provider = provider.strip().lower()
     if not isinstance(provider, str) or not provider:
         errors["provider"] = ["provider is required."]
     elif provider not in allowlist:
         errors["provider"] = [f"provider must be one of: {', '.join(allowlist)}."]
-    amount = body.get("amount")
-    if isinstance(amount, str) and amount.isdigit():
-        amount = int(amount)
+    amount = parse_amount(body.get("amount"))
     if amount is None:
         errors["amount"] = ["amount is required."]
     elif isinstance(amount, bool) or not isinstance(amount, int):
@@ -75,18 +85,22 @@ def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
     currency = body.get("currency")
     if currency is None or currency == "":
         currency = "IDR"
-    if isinstance(currency, str):
+    if isinstance(currency, str) and currency.isascii():  # dotless i upper-cases to an ASCII I
         currency = currency.strip().upper()
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         errors["currency"] = ["currency must be a 3-letter ISO 4217 code."]
     description = body.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
         errors["description"] = [f"description must be a string of at most {MAX_DESCRIPTION} characters."]
+    elif description is not None and not is_storable_text(description):
+        errors["description"] = [f"description {_UNSTORABLE}."]
     meta = body.get("meta", body.get("metadata"))
     if meta is None:
         meta = {}
     if not isinstance(meta, dict | list):
         errors["meta"] = ["meta must be a JSON object."]
+    elif has_unstorable_text(meta):
+        errors["meta"] = [f"meta keys and values {_UNSTORABLE}."]
     if errors:
         raise ValidationFailed(errors)
     return CreatePayment(provider, amount, currency, description, meta)  # type: ignore[arg-type]
@@ -94,13 +108,13 @@ def parse_create(body: Any, allowlist: tuple[str, ...]) -> CreatePayment:
 
 async def create_payment(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
-    if request.body_exists and "Content-Type" in request.headers and not is_json(request.content_type):
+    if request.body_exists and not is_json(request.content_type):  # a missing type too
         raise ApiError(415, "unsupported_media_type", "Send the payment as application/json.")
     raw = await request.read()
     try:
-        body = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        body = load_json(raw) if raw.strip() else None
+    except JsonRejected as exc:
+        raise ApiError(400, exc.code, exc.message) from None
     command = parse_create(body, settings.providers_allowlist)
     key = resolve_key(request.headers, request.method, request.path_qs, raw)
     digest = request_hash(command.as_command())
@@ -169,7 +183,7 @@ async def _release_quietly(store: Any, key: str) -> None:
 async def get_payment(request: web.Request) -> web.Response:
     store = request.app[STORE]
     payment_id = request.match_info["id"]
-    payment = await store.get_payment(normalise_id(payment_id)) if _ID.match(payment_id) else None
+    payment = await store.get_payment(normalise_id(payment_id)) if _ID.fullmatch(payment_id) else None
     if payment is None:
         raise ApiError(404, "payment_not_found", "Payment not found.")
     data = payment_resource(payment)
@@ -182,7 +196,7 @@ async def get_payment_status(request: web.Request) -> web.Response:
     provider, ref = request.match_info["provider"], request.match_info["provider_ref"]
     if provider not in settings.providers_allowlist:
         raise ApiError(404, "not_found", "Endpoint not found.")
-    payment = await store.get_payment_by_ref(provider, ref) if _REF.match(ref) else None
+    payment = await store.get_payment_by_ref(provider, ref) if _REF.fullmatch(ref) else None
     if payment is None:
         raise ApiError(404, "payment_not_found", "Payment not found.")
     return web.json_response({"data": payment_resource(payment)})
@@ -192,13 +206,13 @@ async def admin_list_payments(request: web.Request) -> web.Response:
     require_admin(request)
     errors: dict[str, list[str]] = {}
     page = query_page(request, errors)
-    status = query_text(request, "status")
+    status = query_text(request, "status", errors)
     if status and status.lower() not in PAYMENT_STATUSES:
         errors["status"] = [f"status must be one of: {', '.join(PAYMENT_STATUSES)}."]
     flt = PaymentFilter(
-        provider=(query_text(request, "provider") or "").lower() or None,
+        provider=(query_text(request, "provider", errors) or "").lower() or None,
         status=status.lower() if status else None,
-        q=query_text(request, "q"),
+        q=query_text(request, "q", errors),
         created_from=query_date(request, "created_from", errors, end=False),
         created_to=query_date(request, "created_to", errors, end=True),
     )

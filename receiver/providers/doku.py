@@ -11,8 +11,8 @@ base64 HMAC-SHA256(secret key, the component string)::
 
 Settings (``tenrusl/providers/doku.py``): ``TENRUSL_DOKU_SECRET_KEY`` (legacy ``DOKU_SECRET_KEY``),
 comma-separated for rotation; ``TENRUSL_DOKU_CLIENT_ID`` (legacy ``DOKU_CLIENT_ID``, comma-separated);
-``TENRUSL_DOKU_REQUEST_TARGET`` (the notification path DOKU signs, when a proxy rewrites ours;
-default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
+``TENRUSL_DOKU_REQUEST_TARGET`` (legacy ``DOKU_REQUEST_TARGET``; the notification path DOKU signs,
+when a proxy rewrites ours; default: the request path); ``TENRUSL_DOKU_LEEWAY_SECONDS``.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ def parse_time(value: str) -> float | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return parse_timestamp(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -87,6 +87,6 @@ def json_field(raw: bytes, path: str) -> str | None:
     """One string field of a JSON body (for ``sign``, which adds headers the body implies)."""
     try:
         value = dig(json.loads(raw), path)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         return None
     return value if isinstance(value, str) and value else None

@@ -17,7 +17,7 @@ from tenrusl.providers.fields import Headers, first_string, header
 SECRET_KEY = Values(("TENRUSL_DOKU_SECRET_KEY", "DOKU_SECRET_KEY"))
 CLIENT_ID = Values(("TENRUSL_DOKU_CLIENT_ID", "DOKU_CLIENT_ID"), secret=False)
 # The notification path DOKU signs, when a proxy rewrites ours (default: the request path).
-REQUEST_TARGET = Text(("TENRUSL_DOKU_REQUEST_TARGET",))
+REQUEST_TARGET = Text(("TENRUSL_DOKU_REQUEST_TARGET", "DOKU_REQUEST_TARGET"))
 
 
 class Doku(ProviderSpec):

@@ -12,13 +12,30 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow
 
 from tenrusl.db import UNAVAILABLE_ERRORS, Connection, Pool, error_kind
-from tenrusl.errors import DatabaseUnavailable
+from tenrusl.errors import DatabaseUnavailable, UnstorableText
 from tenrusl.sql import queries
+from tenrusl.storable import is_storable_text
 
 # Called with (query name, seconds) after every statement; the receiver hooks its histogram here.
 QueryObserver = Callable[[str, float], None]
 # Called with the kind (tenrusl.db.error_kind) of every database error; the receiver counts them.
 ErrorObserver = Callable[[str], None]
+
+
+def check_text_params(name: str, params: dict[str, Any]) -> None:
+    """Refuse (UnstorableText) a text parameter PostgreSQL would refuse with a data error.
+
+    Cheap: a scan of each string parameter (lists of strings too); JSON parameters are checked
+    where they are built (receiver.webhooks repairs, receiver.payments validates).
+    """
+    for key, value in params.items():
+        if isinstance(value, str):
+            if not is_storable_text(value):
+                raise UnstorableText(name, key)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str) and not is_storable_text(item):
+                    raise UnstorableText(name, key)
 
 
 class StoreBase:
@@ -50,6 +67,7 @@ class StoreBase:
             self._on_error(error_kind(exc))
 
     async def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> AsyncCursor[DictRow]:
+        check_text_params(name, params)
         started = time.perf_counter()
         try:
             return await conn.execute(queries[name], params)

@@ -28,6 +28,7 @@ class NewEvent:
     source_ip: str | None
     request_id: str | None
     signature_hash: str | None
+    payload_issues: tuple[str, ...] = ()  # repairs made so the payload could be stored
 
 
 class EventQueries(StoreBase):
@@ -36,6 +37,7 @@ class EventQueries(StoreBase):
             **event.__dict__,
             "payload": Jsonb(event.payload),
             "headers": Jsonb(event.headers),
+            "payload_issues": list(event.payload_issues),
             "retry_delay_ms": retry_delay_ms,
             "max_attempts": max_attempts,
         }

@@ -78,3 +78,4 @@ class WebhookEvent(_FromRow):
     signature_hash: str | None
     received_at: datetime
     updated_at: datetime
+    payload_issues: list[str]

@@ -58,6 +58,7 @@ class EventFilter:
     q: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    needs_review: bool | None = None
 
 
 @dataclass(frozen=True)

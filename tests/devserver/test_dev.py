@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from tenrusl.embedded import free_port
+from tests.rawhttp import request, send_raw
 
 TENRUSL = str(Path(sys.executable).with_name("tenrusl"))
 
@@ -72,6 +73,11 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
         url, headers, body = printed_webhook(banner)
         async with aiohttp.ClientSession() as http:
             assert (await http.get(f"http://127.0.0.1:{port}/up")).status == 200
+            # malformed HTTP gets the JSON envelope here too (receiver.server.ReceiverRunner)
+            bad = await send_raw(port, request([b"GET /up HTTP/1.1", b"X-Odd: a\x01b"]))
+            assert (
+                bad is not None and bad.status == 400 and bad.json()["error"]["code"] == "malformed_request"
+            )
             resp = await http.post(url, data=body, headers=headers)
             assert resp.status == 202
             result = (await resp.json())["data"]["result"]

@@ -142,8 +142,40 @@ def condition(body: dict[str, Any] | None, kind: str) -> dict[str, Any]:
     return {}
 
 
+# The API calls the operator made in this session's kmock tests, by test: (group, resource, verb).
+# tests/operator/test_rbac.py compares them with the chart's Role.
+OPERATOR_CALLS: dict[str, set[tuple[str, str, str]]] = {}
+# Who the operator is in kmock's request log: kopf's own client, and the operator's kubernetes client.
+OPERATOR_AGENTS = ("kopf/", "tenrusl-operator/")
+
+
+def rbac_verb(method: str, name: str | None, params: dict[str, str]) -> str:
+    """The RBAC verb the API server checks for a request (Kubernetes' request-info rules)."""
+    if method == "GET":
+        if params.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if name else "list"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method) or (
+        "delete" if name else "deletecollection"
+    )
+
+
+def operator_calls(kmock: Any) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource[/subresource], verb) of every resource request the operator sent."""
+    calls = set()
+    for request in list(kmock):
+        agent = request.headers.get("User-Agent", "")
+        if request.resource is None or not request.resource.plural or not agent.startswith(OPERATOR_AGENTS):
+            continue  # the test's own calls, or discovery (allowed to every account)
+        resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
+        verb = rbac_verb(request.method.value, request.name, dict(request.params))
+        calls.add((request.resource.group or "", resource, verb))
+    return calls
+
+
 @pytest.fixture
-def cluster(kmock: Any, kubeconfig: Path) -> Cluster:
+def cluster(kmock: Any, kubeconfig: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    """The kmock API server; afterwards, the calls the operator made in it are recorded."""
     kmock.resources.load_bundled()
     kmock.resources[WRP] = {
         "kind": "WebhookRetryPolicy",
@@ -153,7 +185,8 @@ def cluster(kmock: Any, kubeconfig: Path) -> Cluster:
         "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"],
         "subresources": ["status"],
     }
-    return Cluster(kmock)
+    yield Cluster(kmock)
+    OPERATOR_CALLS[request.node.nodeid] = operator_calls(kmock)
 
 
 @pytest.fixture

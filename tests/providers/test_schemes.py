@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from receiver.providers import load_providers
+from receiver.providers import load_providers, provider_class
 from receiver.providers.formats import minify_json, php_serialize
 from tenrusl.settings import SettingsError
 from tests.providers.conftest import FAST_RATE, ReceiverFactory, ThirdParties
@@ -161,6 +161,19 @@ async def test_doku_client_id_is_enforced(receiver_for: ReceiverFactory) -> None
     client = await receiver_for(case, [case.keys[0]], TENRUSL_DOKU_CLIENT_ID="BRN-OTHER")
     signed = case.deliver(case.keys[0], time.time())
     assert await post(client, "doku", signed.body, signed.headers) == 401
+
+
+async def test_doku_request_target_is_read_from_the_legacy_name_too(receiver_for: ReceiverFactory) -> None:
+    """README: legacy names are fallbacks; DOKU_REQUEST_TARGET is the original's name."""
+    case = CASES["doku"]
+    client = await receiver_for(case, [case.keys[0]], DOKU_REQUEST_TARGET="/notify/doku")
+    signed = case.deliver(case.keys[0], time.time())  # signed for our own path
+    assert await post(client, "doku", signed.body, signed.headers) == 401
+    credentials = {"secret": case.keys[0], "client_id": "BRN-0001", "request_target": "/notify/doku"}
+    proxied = provider_class("doku").sign(
+        signed.body, credentials, now=time.time(), path=PATH.format(name="doku")
+    )
+    assert await post(client, "doku", proxied.body, proxied.headers) == 202
 
 
 async def test_per_provider_leeway(receiver_for: ReceiverFactory) -> None:

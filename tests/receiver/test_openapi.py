@@ -27,7 +27,7 @@ def documented_routes() -> set[tuple[str, str]]:
     routes = set()
     for path, item in doc["paths"].items():
         servers = [s["url"] for s in item.get("servers", [])] or default_servers
-        for method in ("get", "post", "put", "patch", "delete"):
+        for method in ("get", "post", "put", "patch", "delete", "options"):
             if method in item:
                 for server in servers:
                     routes.add((method.upper(), (server.rstrip("/") + path)))

@@ -19,7 +19,7 @@ SELECT * FROM payments WHERE provider = %(provider)s AND provider_ref = %(provid
 -- name: list_payment_events
 -- The webhook events that named a payment, newest first.
 SELECT id, provider, event_id, event_type, status, payment_status, attempts, deliveries,
-       received_at, processed_at, next_retry_at, last_error
+       received_at, processed_at, next_retry_at, last_error, payload_issues
   FROM webhook_events
  WHERE provider = %(provider)s AND payment_provider_ref = %(provider_ref)s
  ORDER BY received_at DESC

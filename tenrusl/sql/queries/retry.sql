@@ -144,21 +144,23 @@ UPDATE webhook_events
  WHERE id = %(id)s
    AND (status IN ('received', 'failed') OR (%(force)s AND status IN ('processing', 'dead')))
 RETURNING id, provider, event_id, event_type, status, payment_status, attempts, deliveries,
-          received_at, processed_at, next_retry_at, last_error
+          received_at, processed_at, next_retry_at, last_error, payload_issues
 
 -- name: list_events
 -- Admin list of webhook events: every filter optional (NULL = any); newest first, one page, and
 -- the total of every matching row (joined like list_payments: a page past the last still returns
--- one row, its event columns NULL, that carries the total).
+-- one row, its event columns NULL, that carries the total). needs_review: events whose payload
+-- had to be repaired to be stored (payload_issues).
 WITH matching AS NOT MATERIALIZED (
     SELECT e.id, e.provider, e.event_id, e.event_type, e.status, e.payment_status, e.attempts,
-           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error
+           e.deliveries, e.received_at, e.processed_at, e.next_retry_at, e.last_error, e.payload_issues
       FROM webhook_events e
      WHERE (%(status)s::text IS NULL OR e.status = %(status)s)
        AND (%(provider)s::text IS NULL OR e.provider = %(provider)s)
        AND (%(q)s::text IS NULL OR e.id = %(q)s OR e.event_id = %(q)s OR e.payment_provider_ref = %(q)s)
        AND (%(received_from)s::timestamptz IS NULL OR e.received_at >= %(received_from)s)
        AND (%(received_to)s::timestamptz IS NULL OR e.received_at < %(received_to)s)
+       AND (%(needs_review)s::boolean IS NULL OR (cardinality(e.payload_issues) > 0) = %(needs_review)s)
 ), page AS (
     SELECT * FROM matching ORDER BY received_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s
 )

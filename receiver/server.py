@@ -1,0 +1,149 @@
+"""Serving the receiver: aiohttp's own error answers in our JSON envelope, and ``tenrusl serve``.
+
+aiohttp answers some requests itself, before any middleware runs: a request that is not
+well-formed HTTP (a duplicated Content-Type or Content-Length, Content-Length beside
+Transfer-Encoding, a header over 8 KB, a control character in a header, a bad request line) is a
+``text/plain`` 400 from its protocol handler. The error hook for those is
+``RequestHandler.handle_error``, and aiohttp always builds its own ``RequestHandler`` class, so
+:class:`ReceiverRunner` (an ``AppRunner``) makes its server build
+:class:`JsonErrorRequestHandler` instead. ``tenrusl serve``, ``tenrusl dev`` and the test server
+all run through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from receiver.errors import error_body
+from receiver.middlewares import MALFORMED_REQUEST, SECURITY_HEADERS
+from tenrusl.ids import new_id
+
+log = logging.getLogger("tenrusl.receiver")
+
+_REASON_MAX = 120
+
+
+def parse_error_reason(exc: BaseException | None) -> str:
+    """aiohttp's reason for a parse error, without the request bytes it quotes after a colon."""
+    text = str(getattr(exc, "message", "") or "").strip()
+    reason = text.splitlines()[0].split(":")[0].strip() if text else ""
+    return reason[:_REASON_MAX]
+
+
+class _ErrorResponse(web.Response):
+    """No ``Server`` header, as on every other answer (receiver.middlewares drops it there, in a
+    signal aiohttp does not send for requests it could not parse)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.pop("Server", None)
+
+
+class JsonErrorRequestHandler(RequestHandler):
+    """aiohttp's protocol handler, answering its own errors with the JSON error envelope."""
+
+    __slots__ = ()
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """After a 400 for a body that broke mid-read (bad gzip or chunk framing), aiohttp tries to
+        drain the rest and meets the same error again: a client's mistake, not a server fault, so
+        it is not logged as an unhandled exception with a traceback."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            log.info(
+                "unreadable request body discarded", extra={"action": "bad_body", "error": type(exc).__name__}
+            )
+            return
+        super().log_exception(*args, **kw)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: a response is already on its way
+            raise ConnectionError("Response is sent already, cannot send another response")
+        if status < 500:
+            reason = parse_error_reason(exc)
+            log.info(
+                "malformed HTTP request",
+                extra={
+                    "action": "http_parse_error",
+                    "status": status,
+                    "error": exc.__class__.__name__ if exc else None,
+                    "reason": reason,
+                    "remote": request.remote,
+                },
+            )
+            text = f"The request is not well-formed HTTP: {reason}." if reason else "Malformed request."
+            code = MALFORMED_REQUEST
+        elif status == 504:
+            code, text = "gateway_timeout", "The request timed out."
+        else:  # an error outside every middleware (they answer all handler errors themselves)
+            log.error("error outside the middlewares", exc_info=exc, extra={"action": "unhandled"})
+            code, text = "internal_error", "Internal server error."
+        headers = {**SECURITY_HEADERS, "X-Request-ID": new_id()}
+        response = _ErrorResponse(
+            text=json.dumps(error_body(code, text)),
+            status=status,
+            headers=headers,
+            content_type="application/json",
+        )
+        response.force_close()
+        return response
+
+
+class JsonErrorServer(Server):
+    """aiohttp's low-level server, building :class:`JsonErrorRequestHandler` per connection."""
+
+    def __call__(self) -> RequestHandler:
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ReceiverRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer malformed HTTP with the JSON envelope."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        return JsonErrorServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+
+
+async def serve_forever(app: web.Application, host: str, port: int, *, shutdown_timeout: float = 10) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (what ``web.run_app`` does)."""
+    runner = ReceiverRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        await runner.cleanup()
+
+
+def run(app: web.Application, host: str, port: int, **kwargs: Any) -> None:
+    asyncio.run(serve_forever(app, host, port, **kwargs))
