@@ -4,9 +4,6 @@ on a real database: what a run handles, in what order, and what it records."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,7 @@ from retry_job.runner import Runner, RunOptions
 from tenrusl.db import Connection
 from tenrusl.settings import Settings
 from tenrusl.store import Store
+from tests.retry_job.conftest import tenrusl_cli as _cli
 
 RESUMED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -155,16 +153,6 @@ async def test_lowering_the_limit_during_a_run_stops_it_at_the_new_cap(
     result = await runner.run()
     assert (result.claimed, result.cap) == (30, 30)
     assert claims == [20, 10]
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_retry_run_flags_and_the_older_max_events_name(

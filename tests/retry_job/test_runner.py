@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from tenrusl.providers import ProviderSpec, provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 from tests.retry_job.conftest import Seed, event_row
+from tests.retry_job.conftest import tenrusl_cli as _cli
 
 
 async def _runs(db: Connection) -> list[dict]:
@@ -205,16 +203,6 @@ async def test_retry_one_and_force(store: Store, seed: Seed, db: Connection, set
     _, outcome = await runner.process_one(dead, force=True)  # one extra attempt, fails again: dead
     row = await event_row(db, dead)
     assert outcome == "dead" and (row["status"], row["attempts"]) == ("dead", 23)
-
-
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_cli_retry_once_status_and_the_run_row_agree(
