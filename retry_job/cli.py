@@ -121,20 +121,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
+    now = datetime.now(UTC)
     try:
-        policy = resolve_policy(settings, flags)
+        resolved = explain_policy(settings, flags)
     except PolicyError as exc:
         print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
         return EXIT_POLICY
-
-    cap = effective_cap(policy, datetime.now(UTC))
+    policy, cap = resolved.policy, effective_cap(resolved.policy, now)
 
     async def work(store: Store) -> int:
-        due = await store.peek_due_events(limit=min(policy.batch_size, cap) or 1, providers=policy.providers)
-        print(f"dry run: policy {json.dumps(policy.to_file(), sort_keys=True)}")
+        print("\n".join(policy_lines(resolved, now)))
         if policy.paused:
             print("dry run: the policy is paused; a run would claim nothing")
             return 0
+        due = await store.peek_due_events(limit=min(policy.batch_size, cap), providers=policy.providers)
         print(f"dry run: a run would handle at most {cap} event(s), in claims of {policy.batch_size}")
         for row in due:
             print(f"  {row['id']}  {row['provider']:<12} {row['status']:<10} attempts={row['attempts']}")

@@ -160,6 +160,12 @@ async def test_retry_run_flags_and_the_older_max_events_name(
 ) -> None:
     await seed_due(db, 30)
     env = {**base_env, "TENRUSL_REDIS_URL": ""}
+    dry = _cli(env, "retry", "run", "--limit", "7", "--batch-size", "3", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    lines = [line.split() for line in dry.stdout.splitlines()]
+    assert ["limit", "7", "flag", "--limit"] in lines and ["batchSize", "3", "flag", "--batch-size"] in lines
+    assert "dry run: a run would handle at most 7 event(s), in claims of 3" in dry.stdout
+    assert "dry run: the first batch would claim 3 event(s)" in dry.stdout
     run = _cli(env, "retry", "run", "--limit", "7", "--batch-size", "3")
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1].startswith("CLAIMED=7 ")
