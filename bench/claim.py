@@ -112,8 +112,9 @@ async def claim_latency_ms(url: str, runs: int = 50) -> float:
 
 async def runner_drain(url: str, due: int) -> tuple[float, str]:
     settings = Settings.from_env(
-        {"TENRUSL_DATABASE_URL": url, "TENRUSL_DB_POOL_MIN": "1", "TENRUSL_DB_POOL_MAX": "2"}
-    )
+        {"TENRUSL_DATABASE_URL": url, "TENRUSL_DB_POOL_MIN": "1", "TENRUSL_DB_POOL_MAX": "2",
+         "TENRUSL_SCHEDULER_LIMIT": "100000"}  # a drain: the per-run cap (default 2000) out of the way
+    )  # fmt: skip
     async with open_pool(settings) as pool:
         started = time.perf_counter()
         result = await Runner(settings, Store(pool), RunOptions(trigger="bench", time_budget_s=3600)).run()

@@ -1,9 +1,11 @@
 """One retry run: take the run lock, claim due events in batches, re-process them, record the run.
 
 The same code serves the CronJob (`tenrusl retry once`), the CLI (`retry run`, `retry one`) and
-the dev server's tick. A run drains: it claims until nothing is due, ``max_events`` were
-claimed, the time budget ran out (checked after each batch), SIGTERM arrived (``stop()``), or
-the policy file says ``paused``. It never waits for work; the CronJob owns the schedule.
+the dev server's tick. A run claims in batches of the policy's ``batchSize`` until nothing is due,
+the run's cap was claimed (the policy's ``limit``, lower during the gradual resume after a pause:
+:func:`tenrusl.policy.effective_cap`), the time budget ran out (checked after each batch), SIGTERM
+arrived (``stop()``), or the policy file says ``paused``. It never waits for work; the CronJob
+owns the schedule.
 
 Outcomes and exit codes: ``completed``/``paused``/``busy`` exit 0 (failed events are normal work,
 recorded in the counters); ``error`` exits 1 when the database is unreachable and 2 when the
@@ -17,8 +19,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from retry_job.backoff import Backoff
@@ -27,7 +30,7 @@ from retry_job.policy import resolve_policy
 from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
-from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.policy import PolicyError, RetryPolicy, effective_cap
 from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ClaimedEvent, Settled, Store
@@ -62,6 +65,7 @@ class RunResult:
     idempotency_keys_purged: int = 0
     lock_backend: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
+    cap: int | None = None  # the most events this run could handle (effective_cap)
     error: str | None = None
     exit_code: int = EXIT_OK
 
@@ -83,12 +87,18 @@ class RunOptions:
     trigger: str = "cron"
     # Command-line overrides: RetryPolicy field names; None means "not given".
     flags: Mapping[str, Any] = field(default_factory=dict)
-    max_events: int | None = None
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Runner:
-    """One run. ``await Runner(settings, store).run()``; ``stop()`` makes it stop claiming."""
+    """One run. ``await Runner(settings, store).run()``; ``stop()`` makes it stop claiming.
+
+    ``clock`` tells the time the gradual resume is computed at (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -96,11 +106,13 @@ class Runner:
         store: Store,
         options: RunOptions | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.store = store
         self.options = options or RunOptions()
         self.rng = rng or random.Random()
+        self.clock = clock
         self._stopping = False
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
@@ -164,19 +176,29 @@ class Runner:
             )
 
     async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
-        """Claim and process batches until done; returns the outcome (completed or paused)."""
+        """Claim and process batches until done; returns the outcome (completed or paused).
+
+        The cap is computed again after each policy re-read: lowering ``limit`` mid-run (a storm)
+        takes effect at the next batch.
+        """
         started = time.monotonic()
         while not self._stopping:
             if policy.paused:
                 log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
+                result.policy = policy.to_file()
                 return "paused"
-            limit = policy.limit
-            if self.options.max_events is not None:
-                limit = min(limit, self.options.max_events - result.claimed)
-                if limit <= 0:
-                    break
+            result.cap = effective_cap(policy, self.clock())
+            result.policy = {**policy.to_file(), "cap": result.cap}
+            room = result.cap - result.claimed
+            if room <= 0:
+                log.info(
+                    "the run handled its cap of %d events; the next run continues",
+                    result.cap,
+                    extra={"action": "retry_run", "cap": result.cap},
+                )
+                break
             batch = await self.store.claim_due_events(
-                limit=limit,
+                limit=min(policy.batch_size, room),
                 lease_seconds=policy.lease_seconds,
                 max_attempts=policy.max_attempts,
                 providers=policy.providers,
@@ -192,7 +214,6 @@ class Runner:
                 break
             # Re-read between batches: the operator may pause or retune while we drain.
             policy = self._policy()
-            result.policy = policy.to_file()
         return "completed"
 
     # -- a batch: extract per event, settle all in one round trip ----------------------------------
@@ -362,6 +383,7 @@ class Runner:
                 "dead": result.dead,
                 "idempotency_keys_purged": result.idempotency_keys_purged,
                 "lock_backend": result.lock_backend,
+                "cap": result.cap,
                 "error": error,
             },
         )

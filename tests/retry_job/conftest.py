@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -118,3 +121,14 @@ async def seed_many(
         (status, count),
     )
     await db.execute("ANALYZE webhook_events")
+
+
+def tenrusl_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``tenrusl ARGS`` in a child process with ``env`` over this one's environment."""
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
