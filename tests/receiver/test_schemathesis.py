@@ -148,6 +148,13 @@ class Answers:
         return response
 
 
+async def served_answers(client: Any) -> Answers:
+    """Answers checked against the document ``client``'s receiver serves."""
+    origin = str(client.make_url("")).rstrip("/")
+    schema = await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml")
+    return Answers(schema, origin)
+
+
 def header(response: Any, name: str) -> str:
     """A header of a schemathesis response (names lower-case, values in lists)."""
     return response.headers[name.lower()][0]
@@ -167,10 +174,7 @@ async def test_limits_answer_as_documented(make_client, make_settings, redis_cli
         )
     )
     client.server.app[RATE_LIMITER].clock = lambda: PINNED
-    origin = str(client.make_url("")).rstrip("/")
-    answer = Answers(
-        await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml"), origin
-    )
+    answer = await served_answers(client)
     webhook = "/webhooks/{provider}"
 
     big = await answer("POST", webhook, path_parameters={"provider": "mock"}, **signed({"pad": "x" * 2000}))
@@ -203,10 +207,7 @@ async def test_limits_answer_as_documented(make_client, make_settings, redis_cli
 
 async def test_admin_without_a_configured_key_answers_as_documented(make_client, make_settings):
     client = await make_client(make_settings(TENRUSL_ADMIN_KEY=""))
-    origin = str(client.make_url("")).rstrip("/")
-    answer = Answers(
-        await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml"), origin
-    )
+    answer = await served_answers(client)
     headers = {"X-Admin-Key": ADMIN_KEY}
     for method, path, params in (
         ("GET", "/admin/payments", {}),
@@ -219,10 +220,7 @@ async def test_admin_without_a_configured_key_answers_as_documented(make_client,
 
 async def test_a_processed_event_is_not_retried_as_documented(make_client, make_settings):
     client = await make_client(make_settings())
-    origin = str(client.make_url("")).rstrip("/")
-    answer = Answers(
-        await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml"), origin
-    )
+    answer = await served_answers(client)
     created = await answer(
         "POST", "/payments", body={"provider": "mock", "amount": 5}, media_type="application/json"
     )
@@ -249,10 +247,7 @@ async def test_database_outage_answers_as_documented(make_client, make_settings,
     proxy = TcpProxy(db_url)
     await proxy.start()
     client = await make_client(make_settings(TENRUSL_DATABASE_URL=proxy.url))
-    origin = str(client.make_url("")).rstrip("/")
-    answer = Answers(
-        await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml"), origin
-    )
+    answer = await served_answers(client)
     admin = {"X-Admin-Key": ADMIN_KEY}
     await proxy.stop()
     try:
@@ -293,10 +288,7 @@ async def test_a_request_that_is_not_http_gets_the_documented_400_on_every_opera
     make_client, make_settings
 ):
     client = await make_client(make_settings())
-    origin = str(client.make_url("")).rstrip("/")
-    answer = Answers(
-        await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml"), origin
-    )
+    answer = await served_answers(client)
     raw = answer.schema.raw_schema
     checked = set()
     for result in answer.schema.get_all_operations():
