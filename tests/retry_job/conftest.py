@@ -18,11 +18,17 @@ from tenrusl.store import Store
 
 Seed = Callable[..., Awaitable[str]]
 
+# The least a failed event waits before its next attempt in these tests. With full jitter a delay can
+# be as short as the 250 ms floor, so on a busy machine an event that failed early in a test could be
+# due again (claimed twice in one drain, or counted as due backlog) before the test's last check.
+NOT_DUE_AGAIN_MS = 3_600_000
+
 
 @pytest.fixture
 def no_redis_settings(make_settings: Callable[..., Settings]) -> Settings:
-    """Settings without Redis: the run lock is the advisory lock, never shared with other tests."""
-    return make_settings().replace(redis_url=None)
+    """Settings without Redis: the run lock is the advisory lock, never shared with other tests.
+    A failed event is not due again for an hour (NOT_DUE_AGAIN_MS)."""
+    return make_settings().replace(redis_url=None, retry_min_delay_ms=NOT_DUE_AGAIN_MS)
 
 
 @pytest.fixture

@@ -153,7 +153,10 @@ async def test_a_bad_policy_is_exit_2_and_an_error_row(
 async def test_a_busy_lock_exits_0_and_records_busy(
     store: Store, seed: Seed, db: Connection, settings: Settings, redis_client: aioredis.Redis
 ) -> None:
+    from tests.retry_job.conftest import NOT_DUE_AGAIN_MS
+
     await seed()
+    settings = settings.replace(retry_min_delay_ms=NOT_DUE_AGAIN_MS)  # it fails: not due again
     await redis_client.set(REDIS_LOCK_KEY, "another-run", px=60_000)
     result = await Runner(settings, store).run()
     assert (result.outcome, result.exit_code, result.claimed) == ("busy", 0, 0)
@@ -217,6 +220,10 @@ async def test_cli_retry_once_status_and_the_run_row_agree(
     await seed(status="processed", due_in_s=None)
     await seed(status="dead", due_in_s=None)
     await seed(status="received", due_in_s=None)
+    from tests.retry_job.conftest import NOT_DUE_AGAIN_MS
+
+    # The two events that fail must not be due again before `status` looks.
+    env["TENRUSL_RETRY_MIN_DELAY_MS"] = str(NOT_DUE_AGAIN_MS)
 
     dry = _cli(env, "retry", "run", "--dry-run")
     assert dry.returncode == 0 and "would claim 3 event(s)" in dry.stdout, dry.stderr
