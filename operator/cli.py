@@ -22,6 +22,10 @@ HELP_ALL = "watch every namespace (env TENRUSL_OPERATOR_CLUSTERWIDE); needs a Cl
 HELP_LIVENESS = (
     "port of the liveness endpoint GET /healthz, 0 turns it off (env TENRUSL_OPERATOR_LIVENESS_PORT)"
 )
+HELP_METRICS = (
+    "port of GET /metrics (the effective retry policies: paused, cap), 0 turns it off "
+    "(env TENRUSL_OPERATOR_METRICS_PORT)"
+)
 
 log = logging.getLogger("tenrusl.operator")
 
@@ -60,6 +64,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--namespace", "-n", default=None, help=HELP_NAMESPACE)
     parser.add_argument("--all-namespaces", "-A", action="store_true", default=None, help=HELP_ALL)
     parser.add_argument("--liveness-port", type=int, default=None, help=HELP_LIVENESS)
+    parser.add_argument("--metrics-port", type=int, default=None, help=HELP_METRICS)
     parser.set_defaults(handler=_run)
 
 
@@ -67,6 +72,7 @@ FLAG_SETTINGS = {
     "namespace": "operator_namespace",
     "all_namespaces": "operator_clusterwide",
     "liveness_port": "operator_liveness_port",
+    "metrics_port": "operator_metrics_port",
 }
 
 
@@ -94,6 +100,16 @@ def run_options(settings: Settings) -> dict[str, object]:
     return options
 
 
+def operator_memo(settings: Settings) -> object:
+    """kopf's root memo: what the startup handler needs from the settings (the metrics port)."""
+    import kopf
+
+    memo = kopf.Memo()
+    if settings.operator_metrics_port:
+        memo.metrics_port = settings.operator_metrics_port
+    return memo
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     import kopf
     from tenrusl_operator import handlers  # importing registers the handlers with kopf
@@ -106,6 +122,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         extra={"action": "start", "pid": os.getpid(), "handlers": handlers.__name__, **options},
     )
     # kopf.run installs SIGTERM/SIGINT handlers: in-flight handlers finish, then it returns.
-    kopf.run(**options)  # type: ignore[arg-type]
+    kopf.run(**options, memo=operator_memo(settings))  # type: ignore[arg-type]
     log.info("operator stopped", extra={"action": "stop"})
     return 0

@@ -11,21 +11,25 @@ created it yet), an invalid spec is ``PermanentError`` (the user must change it)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 from tenrusl_operator import crd, kube, reconcile
+from tenrusl_operator.metrics import MetricsServer, PolicyCollector
 from tenrusl_operator.reconcile import Outcome
 
 from tenrusl import __version__
-from tenrusl.policy import PolicyError
+from tenrusl.policy import PolicyError, RetryPolicy
 
 RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # "CronJob not there yet": the chart creates it in the same release, so look again soon.
 RETRY_DELAY_S = 15.0
 # CronJobs start at most once a minute, so a 30 s look keeps status.lastScheduleTime at most one
-# run behind, and puts back a suspend that someone changed by hand within half a run.
+# run behind, puts back a suspend that someone changed by hand within half a run, and moves
+# status.cap along a gradual resume before each run.
 TIMER_INTERVAL_S = 30.0
+METRICS_HOST = "0.0.0.0"  # every interface of the pod: Prometheus scrapes it
 FINALIZER = f"{crd.GROUP}/operator"
 USER_AGENT = f"{reconcile.MANAGED_BY}/{__version__}"
 
@@ -46,10 +50,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Named in the API server's audit log (and in the tests' request log, to check the chart's Role).
     memo.conn.api.user_agent = USER_AGENT
     memo.stats = {"reconciles": 0}
+    # The clock is looked up at each scrape, so a test that replaces reconcile.utcnow moves it.
+    memo.policies = PolicyCollector(clock=lambda: reconcile.utcnow())
+    port = getattr(memo, "metrics_port", None)  # set by `tenrusl operator` (kopf.run's memo)
+    if port is not None:
+        memo.metrics_server = MetricsServer(memo.policies, getattr(memo, "metrics_host", METRICS_HOST), port)
+        memo.metrics_port = await memo.metrics_server.start()
 
 
 @kopf.on.cleanup()
 async def disconnect(memo: kopf.Memo, **_: Any) -> None:
+    server = getattr(memo, "metrics_server", None)
+    if server is not None:
+        await server.stop()
     conn = getattr(memo, "conn", None)
     if conn is not None:
         conn.api.close()
@@ -130,6 +143,7 @@ async def release_cronjob(
     """
     if namespace is None:  # kopf's type allows it (cluster-scoped kinds); a policy is namespaced
         raise kopf.PermanentError("a WebhookRetryPolicy without a namespace cannot name its CronJob")
+    memo.policies.forget(namespace, body["metadata"]["name"])
     name = reconcile.cronjob_name(spec)
     cronjob = await asyncio.to_thread(kube.read_cronjob, memo.conn.api, namespace, name)
     if cronjob is None:
@@ -143,15 +157,29 @@ async def release_cronjob(
 async def _reconcile(
     body: kopf.Body,
     meta: kopf.Meta,
-    spec: kopf.Spec,
+    spec: Mapping[str, Any],
     status: kopf.Status,
     patch: kopf.Patch,
     memo: kopf.Memo,
 ) -> Outcome:
-    """ConfigMap first (a running job stops claiming), then the CronJob's suspend, then status."""
+    """ConfigMap first (a running job stops claiming), then the CronJob's suspend, then status.
+
+    A policy from before ``batchSize`` existed is migrated first (:func:`reconcile.migrate_spec`).
+    """
     api, namespace, name = memo.conn.api, meta["namespace"], meta["name"]
-    cj_name, cm_name = reconcile.cronjob_name(spec), reconcile.configmap_name(name, spec)
     memo.stats["reconciles"] += 1
+    migration = reconcile.migrate_spec(meta, spec, status)
+    if migration:
+        patch.spec.update(migration)
+        patch.metadata.annotations[reconcile.MIGRATED] = f"limit {migration['batchSize']} -> batchSize"
+        spec = {**spec, **migration}
+        kopf.info(
+            body,
+            reason="Migrated",
+            message=f"spec.limit {migration['batchSize']} was the claim size: moved to spec.batchSize; "
+            f"spec.limit (events per run) is now {migration['limit']}",
+        )
+    cj_name, cm_name = reconcile.cronjob_name(spec), reconcile.configmap_name(name, spec)
     cronjob = await asyncio.to_thread(kube.read_cronjob, api, namespace, cj_name)
     try:
         policy = reconcile.policy_from_spec(spec, reconcile.source_of(meta))
@@ -159,6 +187,10 @@ async def _reconcile(
         current = reconcile.suspend_of(cronjob) if cronjob else None
         outcome = Outcome(current, "InvalidSpec", f"invalid spec, nothing changed: {exc}", degraded=True)
         return _report(body, meta, spec, status, patch, outcome, cronjob)
+    now = reconcile.utcnow()
+    policy = reconcile.with_pause_times(policy, reconcile.pause_times(policy.paused, status, now))
+    memo.policies.applied(namespace, name, policy)
+    fields = reconcile.policy_status(policy, now)
     written = await asyncio.to_thread(
         kube.ensure_configmap, api, reconcile.render_configmap(cm_name, meta, policy)
     )
@@ -167,25 +199,33 @@ async def _reconcile(
     if cronjob is None:
         message = f"CronJob {namespace}/{cj_name} not found; the policy is written, suspend is not"
         outcome = Outcome(None, "CronJobNotFound", message, degraded=True)
-        return _report(body, meta, spec, status, patch, outcome, None)
+        return _report(body, meta, spec, status, patch, outcome, None, fields)
     if reconcile.suspend_of(cronjob) != policy.paused:
         cronjob = await asyncio.to_thread(kube.set_suspend, api, namespace, cj_name, policy.paused)
         verb = "Paused" if policy.paused else "Resumed"
-        kopf.info(body, reason=verb, message=f"CronJob {cj_name} spec.suspend={str(policy.paused).lower()}")
-    return _report(body, meta, spec, status, patch, Outcome(policy.paused), cronjob)
+        ramp = f"; gradual resume from {fields['cap']} events per run" if _ramping(policy, fields) else ""
+        kopf.info(
+            body, reason=verb, message=f"CronJob {cj_name} spec.suspend={str(policy.paused).lower()}{ramp}"
+        )
+    return _report(body, meta, spec, status, patch, Outcome(policy.paused), cronjob, fields)
+
+
+def _ramping(policy: RetryPolicy, fields: dict[str, Any]) -> bool:
+    return not policy.paused and fields["cap"] < policy.limit
 
 
 def _report(
     body: kopf.Body,
     meta: kopf.Meta,
-    spec: kopf.Spec,
+    spec: Mapping[str, Any],
     status: kopf.Status,
     patch: kopf.Patch,
     outcome: Outcome,
     cronjob: dict[str, Any] | None,
+    fields: dict[str, Any] | None = None,
 ) -> Outcome:
     """Write status when it changes; post an event when Degraded starts, changes reason or ends."""
-    new = reconcile.status_patch(outcome, meta, spec, status, cronjob)
+    new = reconcile.status_patch(outcome, meta, spec, status, cronjob, fields)
     if reconcile.status_changed(status, new):
         patch.status.update(new)
     before = {c.get("type"): c for c in status.get("conditions") or ()}.get(reconcile.DEGRADED) or {}
@@ -199,6 +239,7 @@ def _report(
 
 def _summary(policy: Any) -> str:
     return (
-        f"paused={str(policy.paused).lower()} limit={policy.limit} maxAttempts={policy.max_attempts} "
-        f"mode={policy.mode} baseMs={policy.base_ms} capMs={policy.cap_ms}"
+        f"paused={str(policy.paused).lower()} limit={policy.limit} batchSize={policy.batch_size} "
+        f"maxAttempts={policy.max_attempts} mode={policy.mode} baseMs={policy.base_ms} capMs={policy.cap_ms} "
+        f"rampMinutes={policy.ramp_minutes}"
     )

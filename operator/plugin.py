@@ -20,11 +20,12 @@ import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 from tenrusl_operator import crd, kube, reconcile
 
-from tenrusl.policy import KNOBS, Knob, PolicyError, RetryPolicy
+from tenrusl.policy import KNOB, KNOBS, Knob, PolicyError, RetryPolicy
 
 DEFAULT_NAME = "default"
 # The knobs a WebhookRetryPolicy spec holds (the others are environment only).
 TUNABLE = tuple(knob for knob in KNOBS if knob.file_key)
+RESUME_KNOBS = tuple(knob for knob in TUNABLE if str(knob.file_key).startswith("resume."))
 POLL_S = 0.1
 RUNS_SHOWN = 5
 
@@ -48,26 +49,33 @@ def build_parser() -> argparse.ArgumentParser:
     wait_help = "seconds to wait for the operator to confirm (0: do not wait)"
     for verb, text in (
         ("pause", "stop retries: suspend the retry CronJob"),
-        ("resume", "start retries again"),
+        ("resume", "start retries again, the per-run cap climbing gradually (spec.resume)"),
     ):
         sub = commands.add_parser(verb, parents=[common], help=text)
         sub.add_argument("name", nargs="?", help=name_help)
         sub.add_argument("--wait", type=float, default=10.0, metavar="SECONDS", help=wait_help)
+        if verb == "resume":  # the gradual resume's knobs, set with the resume itself
+            for knob in RESUME_KNOBS:
+                sub.add_argument(knob.flag, type=int, help=_knob_help(knob))
         sub.set_defaults(run=_pause if verb == "pause" else _resume)
     sub = commands.add_parser("status", parents=[common], help="the policy, its CronJob and the last runs")
     sub.add_argument("name", nargs="?", help=name_help)
     sub.set_defaults(run=_status)
-    sub = commands.add_parser("tune", parents=[common], help="change batch size, attempts or backoff")
+    tune_help = "change the per-run limit, batch size, attempts, backoff or resume ramp"
+    sub = commands.add_parser("tune", parents=[common], help=tune_help)
     sub.add_argument("name", nargs="?", help=name_help)
     for knob in TUNABLE:  # one flag per policy knob, its help from the policy table
-        help_text = f"{knob.meaning} ({knob.bounds}; default {knob.default})"
         if knob.choices:
-            sub.add_argument(_flag(knob), choices=knob.choices, help=help_text)
+            sub.add_argument(knob.flag, choices=knob.choices, help=_knob_help(knob))
         else:
-            sub.add_argument(_flag(knob), type=int, help=help_text)
+            sub.add_argument(knob.flag, type=int, help=_knob_help(knob))
     sub.add_argument("--providers", help="comma-separated providers to retry, or 'all'")
     sub.set_defaults(run=_tune)
     return parser
+
+
+def _knob_help(knob: Knob) -> str:
+    return f"{knob.meaning} ({knob.bounds}; default {knob.default})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,7 +115,16 @@ def _resume(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> 
 
 def _set_paused(conn: kube.Connection, namespace: str, args: argparse.Namespace, *, paused: bool) -> int:
     name = _resolve_name(conn, namespace, args.name)
-    kube.patch_policy_spec(conn.api, namespace, name, {"paused": paused})
+    change: dict[str, Any] = {"paused": paused}
+    if not paused:
+        change.update(tune_patch(args, RESUME_KNOBS))
+    if "resume" in change:
+        current = dict(kube.get_policy(conn.api, namespace, name).get("spec") or {})
+        try:
+            reconcile.policy_from_spec(_merged(current, change), {})
+        except (PolicyError, crd.SpecError) as exc:
+            raise PluginError(f"refusing to resume {namespace}/{name}: {exc}") from None
+    kube.patch_policy_spec(conn.api, namespace, name, change)
     verb = "paused" if paused else "resumed"
     print(f"webhookretrypolicy {namespace}/{name}: spec.paused={str(paused).lower()}")
     if args.wait <= 0:
@@ -119,6 +136,8 @@ def _set_paused(conn: kube.Connection, namespace: str, args: argparse.Namespace,
         condition = _conditions(policy).get(reconcile.PAUSED) or {}
         if condition.get("status") == want:
             print(f"{verb}: confirmed by the operator in {time.monotonic() - started:.1f}s")
+            if not paused:
+                print(_ramp_text(policy))
             return 0
         if time.monotonic() - started >= args.wait:
             degraded = _conditions(policy).get(reconcile.DEGRADED) or {}
@@ -136,15 +155,16 @@ def _tune(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> in
     name = _resolve_name(conn, namespace, args.name)
     change = tune_patch(args)
     if not change:
-        raise PluginError("nothing to tune: give at least one of --limit, --mode, --base-ms, --cap-ms, ...")
+        raise PluginError(
+            "nothing to tune: give at least one of --limit, --batch-size, --mode, --base-ms, --cap-ms, ..."
+        )
     current = dict(kube.get_policy(conn.api, namespace, name).get("spec") or {})
-    merged = {**current, **change, "backoff": {**(current.get("backoff") or {}), **change.get("backoff", {})}}
     try:
         before = reconcile.policy_from_spec(current, {})
     except (PolicyError, crd.SpecError):
         before = None
     try:
-        after = reconcile.policy_from_spec(merged, {})
+        after = reconcile.policy_from_spec(_merged(current, change), {})
     except (PolicyError, crd.SpecError) as exc:
         raise PluginError(f"refusing to tune {namespace}/{name}: {exc}") from None
     kube.patch_policy_spec(conn.api, namespace, name, change)
@@ -154,25 +174,45 @@ def _tune(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> in
     return 0
 
 
-def _flag(knob: Knob) -> str:
-    return "--" + knob.field.replace("_", "-")
-
-
-def tune_patch(args: argparse.Namespace) -> dict[str, Any]:
-    """The spec merge patch the ``tune`` flags ask for."""
+def tune_patch(args: argparse.Namespace, knobs: Sequence[Knob] = TUNABLE) -> dict[str, Any]:
+    """The spec merge patch the ``tune`` (or ``resume``) flags ask for."""
     change: dict[str, Any] = {}
-    for knob in TUNABLE:
-        value = getattr(args, knob.field)
+    for knob in knobs:
+        value = getattr(args, knob.field, None)
         if value is not None:
             *parents, leaf = str(knob.file_key).split(".")
             node = change
             for parent in parents:
                 node = node.setdefault(parent, {})
             node[leaf] = value
-    if args.providers is not None:
+    if getattr(args, "providers", None) is not None:
         names = [p.strip().lower() for p in args.providers.split(",") if p.strip()]
         change["providers"] = [] if names == ["all"] else names
     return change
+
+
+def _merged(spec: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """What a merge patch makes of ``spec``: objects merge key by key, other values replace."""
+    out = dict(spec)
+    for key, value in change.items():
+        old = out.get(key)
+        out[key] = _merged(old, value) if isinstance(value, Mapping) and isinstance(old, Mapping) else value
+    return out
+
+
+def _ramp_text(policy: Mapping[str, Any]) -> str:
+    """One line on the gradual resume that the operator just started (from the spec and status)."""
+    spec, status = policy.get("spec") or {}, policy.get("status") or {}
+    resume = spec.get("resume") or {}
+    limit = spec.get("limit", KNOB["limit"].default)
+    minutes = resume.get("rampMinutes", KNOB["ramp_minutes"].default)
+    if not minutes:
+        return f"no gradual resume (spec.resume.rampMinutes 0): runs handle up to {limit} events at once"
+    floor = min(resume.get("floor", KNOB["ramp_floor"].default), limit)
+    return (
+        f"gradual resume: the per-run cap climbs from {floor} to {limit} events over {minutes} min "
+        f"(now {status.get('cap', '?')}; watch the Cap column of 'kubectl get wrp')"
+    )
 
 
 def _differences(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
@@ -215,8 +255,15 @@ def render_status(
         f"  (generation {meta.get('generation', '?')}, observed {status.get('observedGeneration', '-')})",
         *_pairs(
             [
-                ("Paused", _show(bool(spec.get("paused", False)))),
-                ("Limit", spec.get("limit", defaults.limit)),
+                (
+                    "Paused",
+                    _show(bool(spec.get("paused", False)))
+                    + (f" (since {_when(status.get('pausedAt'), now)})" if status.get("pausedAt") else ""),
+                ),
+                ("Limit", f"{spec.get('limit', defaults.limit)} events per run"),
+                ("Batch size", spec.get("batchSize", defaults.batch_size)),
+                ("Cap now", _cap_text(spec, status, now)),
+                ("Resume ramp", _resume_text(spec.get("resume") or {})),
                 ("Max attempts", spec.get("maxAttempts", defaults.max_attempts)),
                 ("Lease", f"{spec.get('leaseSeconds', defaults.lease_seconds)}s"),
                 ("Backoff", _backoff_text(backoff)),
@@ -272,6 +319,26 @@ def render_status(
     else:
         lines += _table(["LAST RUNS", "STATUS", "STARTED", "DURATION"], [_run_row(j, now) for j in runs])
     return "\n".join(lines)
+
+
+def _cap_text(spec: Mapping[str, Any], status: Mapping[str, Any], now: datetime) -> str:
+    """The operator's ``status.cap``, and where a gradual resume stands."""
+    if "cap" not in status:
+        return "- (not reported yet: is the operator running?)"
+    text = str(status["cap"])
+    limit = spec.get("limit", KNOB["limit"].default)
+    resumed = status.get("resumedAt")
+    if not spec.get("paused") and resumed and status["cap"] < limit:
+        text += f" (gradual resume since {_when(resumed, now)}, climbing to {limit})"
+    elif resumed:
+        text += f" (last resumed {_when(resumed, now)})"
+    return text
+
+
+def _resume_text(resume: Mapping[str, Any]) -> str:
+    minutes = resume.get("rampMinutes", KNOB["ramp_minutes"].default)
+    floor = resume.get("floor", KNOB["ramp_floor"].default)
+    return f"{minutes} min from {floor} events per run" if minutes else "off (rampMinutes 0)"
 
 
 def _backoff_text(backoff: Mapping[str, Any]) -> str:

@@ -9,23 +9,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from tenrusl_operator import crd
 
-from tenrusl.policy import POLICY_FILE_VERSION, RetryPolicy, parse_policy_document
+from tenrusl.policy import (
+    KNOB,
+    POLICY_FILE_VERSION,
+    RetryPolicy,
+    effective_cap,
+    format_time,
+    parse_policy_document,
+    parse_time,
+)
 
 DEFAULT_CRONJOB = "tenrusl-retry"
 POLICY_KEY = "policy.json"
 MANAGED_BY = "tenrusl-operator"
 
+# Set on a policy migrated from before spec.batchSize (its value says what moved).
+MIGRATED = f"{crd.GROUP}/migrated-limit-to-batch-size"
+
 READY, PAUSED, DEGRADED = "Ready", "Paused", "Degraded"
 CONDITION_TYPES = (READY, PAUSED, DEGRADED)
 
 # Spec fields that are policy-file fields; the others (cronJobName, configMapName) are wiring.
-_POLICY_FIELDS = ("paused", "limit", "maxAttempts", "leaseSeconds", "backoff", "providers")
+_POLICY_FIELDS = (
+    "paused", "limit", "batchSize", "maxAttempts", "leaseSeconds", "backoff", "resume", "providers",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,70 @@ def policy_from_spec(spec: Mapping[str, Any], source: Mapping[str, Any]) -> Retr
     policy = RetryPolicy().with_overrides(parse_policy_document(doc))
     crd.check_rules({"maxAttempts": policy.max_attempts, "backoff": {"schedule": list(policy.schedule_ms)}})
     return policy
+
+
+def migrate_spec(
+    meta: Mapping[str, Any], spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The spec patch that carries a policy from before ``batchSize`` over; None when none is due.
+
+    Until policy file version 2, ``spec.limit`` was the claim size and a run handled everything
+    due. A policy whose status shows that an operator of that time applied its current spec
+    (``observedGeneration`` equals ``generation``, and no ``policyFileVersion``) still means that:
+    its ``limit`` becomes ``batchSize``, and ``limit`` (the per-run cap) takes its default. The old
+    schema defaulted ``limit`` to 200, so every such policy states one. A spec changed since (by
+    ``helm upgrade`` or by hand, with the new meaning in mind) is taken as it is. The migration
+    marks the policy with :data:`MIGRATED` in the same patch as the spec, so it happens once even
+    when the next event still shows the old status.
+    """
+    if status.get("policyFileVersion") is not None or "limit" not in spec:
+        return None
+    if MIGRATED in (meta.get("annotations") or {}):
+        return None
+    observed = status.get("observedGeneration")
+    if observed is None or observed != meta.get("generation"):
+        return None
+    return {"batchSize": spec["limit"], "limit": KNOB["limit"].default}
+
+
+def pause_times(paused: bool, status: Mapping[str, Any], now: datetime) -> dict[str, str | None]:
+    """``pausedAt`` and ``resumedAt`` after this reconcile: a pause starts, or ends, now.
+
+    A pause that began before the operator recorded ``pausedAt`` (an older operator) is dated by
+    the ``Paused`` condition's last transition.
+    """
+    paused_at, resumed_at = status.get("pausedAt"), status.get("resumedAt")
+    if paused and not paused_at:
+        since = _condition(status, PAUSED)
+        began = since.get("lastTransitionTime") if since.get("status") == "True" else None
+        paused_at = began or format_time(now)
+    elif not paused and paused_at:
+        paused_at, resumed_at = None, format_time(now)
+    return {"pausedAt": paused_at, "resumedAt": resumed_at}
+
+
+def with_pause_times(policy: RetryPolicy, times: Mapping[str, str | None]) -> RetryPolicy:
+    """The policy with the pause state the runner needs (it computes the cap from ``resumedAt``)."""
+    paused_at, resumed_at = times.get("pausedAt"), times.get("resumedAt")
+    return replace(
+        policy,
+        paused_at=parse_time(paused_at, "status.pausedAt") if paused_at else None,
+        resumed_at=parse_time(resumed_at, "status.resumedAt") if resumed_at else None,
+    )
+
+
+def policy_status(policy: RetryPolicy, now: datetime) -> dict[str, Any]:
+    """The status fields that state the policy's pause and its cap now (None removes a field)."""
+    return {
+        "pausedAt": format_time(policy.paused_at) if policy.paused and policy.paused_at else None,
+        "resumedAt": format_time(policy.resumed_at) if policy.resumed_at else None,
+        "cap": effective_cap(policy, now),
+        "policyFileVersion": POLICY_FILE_VERSION,
+    }
+
+
+def _condition(status: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    return {c.get("type"): c for c in status.get("conditions") or ()}.get(kind) or {}
 
 
 def source_of(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,8 +191,13 @@ def cronjob_times(cronjob: Mapping[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def utcnow() -> datetime:
+    """The operator's clock (tests replace it to step through a gradual resume without waiting)."""
+    return datetime.now(UTC)
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(utcnow())
 
 
 def conditions(
@@ -164,13 +246,19 @@ def status_patch(
     spec: Mapping[str, Any],
     old_status: Mapping[str, Any],
     cronjob: Mapping[str, Any] | None,
+    policy_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``status`` an outcome reports; ``observedGeneration`` only moves when the spec was applied."""
+    """The ``status`` an outcome reports; ``observedGeneration`` only moves when the spec was applied.
+
+    ``policy_fields`` (:func:`policy_status`) when a policy was applied; an invalid spec leaves
+    the last applied pause times and cap as they were.
+    """
     generation = meta.get("generation")
     patch: dict[str, Any] = {
         "conditions": conditions(outcome, generation, old_status.get("conditions")),
         "cronJob": cronjob_name(spec),
         "configMap": configmap_name(meta["name"], spec),
+        **(policy_fields or {}),
     }
     if not outcome.degraded:
         patch["observedGeneration"] = generation

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 
 from retry_job.backoff import Backoff, format_table, human
 from retry_job.lock import REDIS_LOCK_KEY, force_unlock
-from retry_job.policy import resolve_policy
+from retry_job.policy import ResolvedPolicy, explain_policy, resolve_policy
 from retry_job.runner import EXIT_DB, EXIT_POLICY, RUNNER_SESSION, Runner, RunOptions
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
 from tenrusl.logs import configure_logging
-from tenrusl.policy import KNOBS, PolicyError
+from tenrusl.policy import KNOBS, PolicyError, effective_cap, format_time, ramp_ends_at
 from tenrusl.providers import check_provider_settings
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
@@ -45,7 +45,10 @@ HELP_FORCE = (
 HELP_REPLAY = "bring dead (or failed) events back: status failed, attempts 0, due now"
 HELP_UNLOCK = f"delete the Redis run lock ({REDIS_LOCK_KEY}) left by a crashed run"
 HELP_SCHEDULE = "print the expected delay of every attempt under the effective policy"
-HELP_STATUS = "events by state, the due backlog and its age, running and abandoned runs, the last runs"
+HELP_STATUS = (
+    "the effective retry policy and where each value comes from, events by state, the due backlog "
+    "and its age, running and abandoned runs, the last runs"
+)
 
 
 def _actor() -> str:
@@ -100,7 +103,6 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     options = RunOptions(
         trigger=args.trigger,
         flags=flags,
-        max_events=getattr(args, "max_events", None),
         time_budget_s=getattr(args, "time_budget", None) or RunOptions.time_budget_s,
     )
 
@@ -119,17 +121,21 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dry_run(settings: Settings, flags: dict[str, Any]) -> int:
+    now = datetime.now(UTC)
     try:
-        policy = resolve_policy(settings, flags)
+        resolved = explain_policy(settings, flags)
     except PolicyError as exc:
         print(f"tenrusl retry: bad policy: {exc}", file=sys.stderr)
         return EXIT_POLICY
+    policy, cap = resolved.policy, effective_cap(resolved.policy, now)
 
     async def work(store: Store) -> int:
-        due = await store.peek_due_events(limit=policy.limit, providers=policy.providers)
-        print(f"dry run: policy {json.dumps(policy.to_file(), sort_keys=True)}")
+        print("\n".join(policy_lines(resolved, now)))
         if policy.paused:
             print("dry run: the policy is paused; a run would claim nothing")
+            return 0
+        due = await store.peek_due_events(limit=min(policy.batch_size, cap), providers=policy.providers)
+        print(f"dry run: a run would handle at most {cap} event(s), in claims of {policy.batch_size}")
         for row in due:
             print(f"  {row['id']}  {row['provider']:<12} {row['status']:<10} attempts={row['attempts']}")
         print(f"dry run: the first batch would claim {len(due)} event(s)")
@@ -249,12 +255,20 @@ def _schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(UTC)
+    try:
+        resolved: ResolvedPolicy | str = explain_policy(settings)
+    except PolicyError as exc:
+        resolved = str(exc)
+
     async def work(store: Store) -> int:
         state = await store.retry_status()
         runs = await store.recent_retry_runs(args.runs)
         if args.json:
-            print(json.dumps({**state, "runs": runs}, default=str, indent=2))
+            doc = {"policy": policy_report(resolved, now), **state, "runs": runs}
+            print(json.dumps(doc, default=str, indent=2))
             return 0
+        print("\n".join(policy_lines(resolved, now)))
         print("events by state:")
         for status in ("received", "processing", "failed", "processed", "dead"):
             print(f"  {status:<11} {state['events_by_status'].get(status, 0)}")
@@ -266,10 +280,11 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print("last runs:")
         for r in runs:
             took = r["finished_at"] - r["started_at"] if r["finished_at"] else None
+            cap = r["cap"]
             print(
                 f"  {r['started_at']:%Y-%m-%d %H:%M:%S}Z {r['outcome']:<9} {r['trigger']:<10} "
                 f"CLAIMED={r['claimed']} OK={r['ok']} FAIL={r['failed']} DEAD={r['dead']} "
-                f"lock={r['lock_backend'] or '-'} took={_secs(took)}"
+                f"cap={'-' if cap is None else cap} lock={r['lock_backend'] or '-'} took={_secs(took)}"
                 + (f" error={r['error']}" if r["error"] else "")
             )
         if not runs:
@@ -277,6 +292,70 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _with_store(settings, work)
+
+
+def policy_report(resolved: ResolvedPolicy | str, now: datetime) -> dict[str, Any]:
+    """``tenrusl status --json``'s ``policy``: the effective policy, its cap now, and its sources."""
+    if isinstance(resolved, str):
+        return {"error": resolved}
+    policy = resolved.policy
+    ends = ramp_ends_at(policy)
+    effective = {k: v for k, v in policy.to_file().items() if k not in ("version", "source")}
+    return {
+        "effective": {
+            **effective,
+            "minDelayMs": policy.min_delay_ms,
+            "cap": effective_cap(policy, now),
+            "rampEndsAt": format_time(ends) if ends and ends > now else None,
+        },
+        "sources": resolved.sources,
+        "file": {"path": resolved.file, "state": resolved.file_state, "source": dict(policy.source) or None},
+    }
+
+
+def policy_lines(resolved: ResolvedPolicy | str, now: datetime) -> list[str]:
+    """The text form of :func:`policy_report`: one line per field, with the layer that set it."""
+    if isinstance(resolved, str):
+        return [f"effective policy: INVALID: {resolved}", ""]
+    report = policy_report(resolved, now)
+    effective, sources, file = report["effective"], report["sources"], report["file"]
+    lines = ["effective policy (what a retry run started here would use):"]
+    rows: list[tuple[str, Any]] = [("paused", effective["paused"])]
+    for knob in KNOBS:
+        if knob.file_key:
+            rows.append((knob.file_key, _dig(effective, knob.file_key)))
+        else:  # environment only
+            rows.append((knob.env, getattr(resolved.policy, knob.field)))
+    rows += [("backoff.schedule", effective["backoff"].get("schedule") or "-")]
+    rows += [("providers", ", ".join(effective["providers"]) or "all")]
+    rows += [(key, effective[key]) for key in ("pausedAt", "resumedAt") if key in effective]
+    for name, value in rows:
+        shown = str(value).lower() if isinstance(value, bool) else value
+        lines.append(f"  {name:<27} {shown!s:<16} {sources.get(name, 'default')}")
+    cap = effective["cap"]
+    ramp = f" (gradual resume: reaches {effective['limit']} at {effective['rampEndsAt']})"
+    lines.append(f"  {'cap now':<27} {cap!s:<16} events per run" + (ramp if effective["rampEndsAt"] else ""))
+    if file["state"] == "unset":
+        where = "none (TENRUSL_POLICY_FILE is not set here; the retry CronJob may have one)"
+    elif file["state"] == "missing":
+        where = f"{file['path']} (missing: the environment's policy applies)"
+    else:
+        source = file["source"] or {}
+        where = str(file["path"]) + (
+            f" (WebhookRetryPolicy {source.get('namespace')}/{source.get('name')}, "
+            f"generation {source.get('generation')})"
+            if source
+            else ""
+        )
+    lines += [f"  {'policy file':<27} {where}", ""]
+    return lines
+
+
+def _dig(doc: dict[str, Any], dotted: str) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        node = node[part]
+    return node
 
 
 def _secs(delta: timedelta | None) -> str:
@@ -289,12 +368,11 @@ def _secs(delta: timedelta | None) -> str:
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per policy-file knob, with the table's meaning and bounds as its help."""
     for knob in (k for k in KNOBS if k.file_key):
-        flag = "--" + knob.field.replace("_", "-")
         where = f"{knob.meaning}, {knob.bounds} (policy `{knob.file_key}`)"
         if knob.choices:
-            parser.add_argument(flag, choices=knob.choices, help=where)
+            parser.add_argument(knob.flag, choices=knob.choices, help=where)
         else:
-            parser.add_argument(flag, type=int, help=where)
+            parser.add_argument(knob.flag, type=int, help=where)
     parser.add_argument("--provider", type=_providers, help="only these providers, comma-separated")
 
 
@@ -309,7 +387,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run = sub.add_parser("run", help=HELP_RUN, description=HELP_RUN)
     _policy_flags(run)
     run.add_argument("--dry-run", action="store_true", help="show what the first batch would claim")
-    run.add_argument("--max-events", type=int, help="stop after claiming this many events")
+    run.add_argument("--max-events", dest="limit", type=int, help="the older name of --limit")
     run.add_argument("--time-budget", type=float, help="stop after the batch in which this many s passed")
     run.add_argument("--trigger", default="manual", help="recorded in retry_runs.trigger (default manual)")
     run.set_defaults(handler=_run)

@@ -1,9 +1,11 @@
 """One retry run: take the run lock, claim due events in batches, re-process them, record the run.
 
 The same code serves the CronJob (`tenrusl retry once`), the CLI (`retry run`, `retry one`) and
-the dev server's tick. A run drains: it claims until nothing is due, ``max_events`` were
-claimed, the time budget ran out (checked after each batch), SIGTERM arrived (``stop()``), or
-the policy file says ``paused``. It never waits for work; the CronJob owns the schedule.
+the dev server's tick. A run claims in batches of the policy's ``batchSize`` until nothing is due,
+the run's cap was claimed (the policy's ``limit``, lower during the gradual resume after a pause:
+:func:`tenrusl.policy.effective_cap`), the time budget ran out (checked after each batch), SIGTERM
+arrived (``stop()``), or the policy file says ``paused``. It never waits for work; the CronJob
+owns the schedule.
 
 Outcomes and exit codes: ``completed``/``paused``/``busy`` exit 0 (failed events are normal work,
 recorded in the counters); ``error`` exits 1 when the database is unreachable and 2 when the
@@ -17,8 +19,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from retry_job.backoff import Backoff
@@ -27,7 +30,7 @@ from retry_job.policy import resolve_policy
 from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
-from tenrusl.policy import PolicyError, RetryPolicy
+from tenrusl.policy import PolicyError, RetryPolicy, effective_cap
 from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ClaimedEvent, Settled, SettleItem, Store
@@ -76,6 +79,7 @@ class RunResult:
     idempotency_keys_purged: int = 0
     lock_backend: str | None = None
     policy: dict[str, Any] = field(default_factory=dict)
+    cap: int | None = None  # the most events this run could handle (effective_cap)
     error: str | None = None
     exit_code: int = EXIT_OK
 
@@ -109,12 +113,18 @@ class RunOptions:
     trigger: str = "cron"
     # Command-line overrides: RetryPolicy field names; None means "not given".
     flags: Mapping[str, Any] = field(default_factory=dict)
-    max_events: int | None = None
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class Runner:
-    """One run. ``await Runner(settings, store).run()``; ``stop()`` makes it stop claiming."""
+    """One run. ``await Runner(settings, store).run()``; ``stop()`` makes it stop claiming.
+
+    ``clock`` tells the time the gradual resume is computed at (tests pass their own).
+    """
 
     def __init__(
         self,
@@ -122,11 +132,13 @@ class Runner:
         store: Store,
         options: RunOptions | None = None,
         rng: random.Random | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.store = store
         self.options = options or RunOptions()
         self.rng = rng or random.Random()
+        self.clock = clock
         self._stopping = False
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
@@ -196,7 +208,9 @@ class Runner:
         next batch's claim*: the two statements run at once on two connections, so the database
         works on both while neither waits for the other; both finish before the run goes on.
         Whether to claim again is decided between batches, as before: not when paused, stopping,
-        past the time budget or at max_events; then only the batch in hand is settled.
+        past the time budget or at the run's cap; then only the batch in hand is settled. The cap
+        is computed again after each policy re-read: lowering ``limit`` mid-run (a storm) takes
+        effect at the next batch.
         """
         started = time.monotonic()
         read: BatchRead | None = None  # read, waiting to be settled with the next claim
@@ -216,7 +230,6 @@ class Runner:
                 for each in (await self._settle_and_claim(read, policy, 0))[0]:
                     result.count(each)
                 raise
-            result.policy = policy.to_file()
 
     def _next_claim(
         self, result: RunResult, policy: RetryPolicy, started: float, *, holding: bool
@@ -226,14 +239,22 @@ class Runner:
             return 0, "completed"
         if policy.paused:
             log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
+            result.policy = policy.to_file()
             return 0, "paused"
         if holding and time.monotonic() - started >= self.options.time_budget_s:
             log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
             return 0, "completed"
-        limit = policy.limit
-        if self.options.max_events is not None:
-            limit = min(limit, self.options.max_events - result.claimed)
-        return max(0, limit), "completed"
+        result.cap = effective_cap(policy, self.clock())
+        result.policy = {**policy.to_file(), "cap": result.cap}
+        room = result.cap - result.claimed
+        if room <= 0:
+            log.info(
+                "the run handled its cap of %d events; the next run continues",
+                result.cap,
+                extra={"action": "retry_run", "cap": result.cap},
+            )
+            return 0, "completed"
+        return min(policy.batch_size, room), "completed"
 
     async def _settle_and_claim(
         self, read: BatchRead | None, policy: RetryPolicy, limit: int
@@ -441,6 +462,7 @@ class Runner:
                 "dead": result.dead,
                 "idempotency_keys_purged": result.idempotency_keys_purged,
                 "lock_backend": result.lock_backend,
+                "cap": result.cap,
                 "error": error,
             },
         )

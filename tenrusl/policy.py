@@ -6,12 +6,13 @@ built-in defaults, the environment knobs (:class:`tenrusl.settings.Settings`), t
 then command-line flags. Every field of the file is optional; an absent field leaves the lower
 layer's value in place.
 
-Policy file, version 1 (JSON object)::
+Policy file, version 2 (JSON object)::
 
     {
-      "version": 1,                      # required; the only version so far
+      "version": 2,                      # required: 2, or 1 (read as described below)
       "paused": false,                   # true: the runner claims nothing and exits 0
-      "limit": 200,                      # events claimed per batch, 1..2000
+      "limit": 2000,                     # events one run handles at most, 1..100000
+      "batchSize": 200,                  # events claimed per statement, 1..2000
       "maxAttempts": 22,                 # attempts before an event is dead, 1..1000
       "leaseSeconds": 120,               # how long a claim holds an event, 5..86400
       "backoff": {
@@ -20,18 +21,31 @@ Policy file, version 1 (JSON object)::
         "capMs": 43200000,               # >= baseMs, <= 604800000
         "schedule": [5000, 300000]       # optional explicit delays (ms) per attempt; overrides mode
       },
+      "resume": {                        # the gradual resume after a pause (effective_cap)
+        "rampMinutes": 15,               # 0..1440; 0: full speed at once
+        "floor": 100                     # the per-run cap right after the pause ends, 1..100000
+      },
       "providers": ["stripe"],           # only retry these providers; empty or absent: all
+      "pausedAt": "2026-01-01T10:00:00Z",   # state, written by the operator: when the pause began
+      "resumedAt": "2026-01-01T11:00:00Z",  # state: when the last pause ended; the ramp starts here
       "source": {                        # informational: where the policy came from
         "namespace": "payments", "name": "default", "generation": 3, "uid": "..."
       }
     }
+
+Version 1 (before the per-run limit existed) had no ``batchSize``, ``resume``, ``pausedAt`` or
+``resumedAt``, and its ``limit`` was the claim size while a run drained everything due. A version 1
+file is still read, with that meaning: its ``limit`` becomes ``batchSize``, and the per-run
+``limit`` stays the lower layer's (environment or default), so an old ConfigMap keeps its old
+behaviour until the operator rewrites it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tenrusl.constants import PROVIDERS
@@ -39,9 +53,11 @@ from tenrusl.constants import PROVIDERS
 if TYPE_CHECKING:
     from tenrusl.settings import Settings
 
-POLICY_FILE_VERSION = 1
+POLICY_FILE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 BACKOFF_MODES = ("full", "equal", "decorrelated")
 MAX_DELAY_MS = 7 * 24 * 3600 * 1000  # no single wait is longer than a week
+MAX_RUN_LIMIT = 100_000  # events per run; a run's time budget (300 s) ends it sooner anyway
 
 
 @dataclass(frozen=True)
@@ -69,10 +85,22 @@ class Knob:
         """``"1..2000"`` or ``"full, equal, decorrelated"``: what the help texts print."""
         return ", ".join(self.choices) if self.choices else f"{self.minimum}..{self.maximum}"
 
+    @property
+    def flag(self) -> str:
+        """The command-line flag of ``tenrusl retry run`` and ``kubectl tenrusl tune``."""
+        return "--" + self.field.replace("_", "-")
 
+
+# Why these defaults (docs/retry.md, "Limit and batch size"): a run a minute handles at most
+# 2000 events, in claims of 200. The runner settles a few thousand events a second on two cores
+# (bench/claim.py), so a capped run ends within seconds, even on a small pod, and retries never
+# take more than 2000 attempts a minute from the database; yet 2000 a minute is 120,000 attempts an
+# hour, far above a healthy system's retries, so the cap bites only in a storm.
 KNOBS: tuple[Knob, ...] = (
-    Knob("limit", "scheduler_limit", "TENRUSL_SCHEDULER_LIMIT", "limit", 200, 1, 2000,
-         meaning="events claimed per batch"),
+    Knob("limit", "scheduler_limit", "TENRUSL_SCHEDULER_LIMIT", "limit", 2000, 1, MAX_RUN_LIMIT,
+         meaning="events one run handles at most"),
+    Knob("batch_size", "scheduler_batch_size", "TENRUSL_SCHEDULER_BATCH_SIZE", "batchSize", 200, 1, 2000,
+         meaning="events claimed per statement (at most limit)"),
     Knob("max_attempts", "max_retry_attempts", "TENRUSL_MAX_RETRY_ATTEMPTS", "maxAttempts", 22, 1, 1000,
          meaning="attempts before an event is dead"),
     Knob("lease_seconds", "processing_lease_s", "TENRUSL_PROCESSING_LEASE_SECONDS", "leaseSeconds", 120,
@@ -83,10 +111,17 @@ KNOBS: tuple[Knob, ...] = (
          meaning="backoff base delay (ms)"),
     Knob("cap_ms", "retry_cap_ms", "TENRUSL_RETRY_CAP_MS", "backoff.capMs", 43_200_000, 0, MAX_DELAY_MS,
          meaning="largest backoff delay (ms), at least the base"),
+    Knob("ramp_minutes", "resume_ramp_minutes", "TENRUSL_RESUME_RAMP_MINUTES", "resume.rampMinutes", 15,
+         0, 1440, meaning="after a pause, minutes for the per-run cap to climb from the floor to limit"),
+    Knob("ramp_floor", "resume_ramp_floor", "TENRUSL_RESUME_RAMP_FLOOR", "resume.floor", 100,
+         1, MAX_RUN_LIMIT, meaning="the per-run cap right after a pause ends (at most limit)"),
     Knob("min_delay_ms", "retry_min_delay_ms", "TENRUSL_RETRY_MIN_DELAY_MS", None, 250, 0, MAX_DELAY_MS,
          aliases=("TENRUSL_RETRY_MIN_LEASE_MS",), meaning="floor under every retry delay (ms)"),
 )  # fmt: skip
 KNOB = {knob.field: knob for knob in KNOBS}
+# The objects of the policy file and the CRD spec that group knobs, with their other members.
+_GROUPS: dict[str, tuple[str, ...]] = {"backoff": ("schedule",), "resume": ()}
+_TOP_LEVEL = ("version", "paused", "providers", "pausedAt", "resumedAt", "source")
 
 
 class PolicyError(ValueError):
@@ -107,13 +142,20 @@ class RetryPolicy:
 
     paused: bool = False
     limit: int = KNOB["limit"].default
+    batch_size: int = KNOB["batch_size"].default
     max_attempts: int = KNOB["max_attempts"].default
     lease_seconds: int = KNOB["lease_seconds"].default
     mode: str = KNOB["mode"].default
     base_ms: int = KNOB["base_ms"].default
     cap_ms: int = KNOB["cap_ms"].default
     schedule_ms: tuple[int, ...] = ()
+    ramp_minutes: int = KNOB["ramp_minutes"].default
+    ramp_floor: int = KNOB["ramp_floor"].default
     providers: tuple[str, ...] = ()
+    # State, not tuning: when the current pause began and when the last one ended. The operator
+    # records both (status.pausedAt, status.resumedAt) and writes them into the policy file.
+    paused_at: datetime | None = None
+    resumed_at: datetime | None = None
     # Environment only (not in the policy file): every delay is at least this long, so full jitter
     # never schedules an event "now" and spins it (docs/design-notes.md, defect 20).
     min_delay_ms: int = KNOB["min_delay_ms"].default
@@ -151,26 +193,72 @@ class RetryPolicy:
             raise PolicyError(f"providers: unknown provider(s) {unknown}", "providers")
 
     def to_file(self) -> dict[str, Any]:
-        """The policy file (version 1) that states this policy completely."""
-        doc: dict[str, Any] = {
-            "version": POLICY_FILE_VERSION,
-            "paused": self.paused,
-            "limit": self.limit,
-            "maxAttempts": self.max_attempts,
-            "leaseSeconds": self.lease_seconds,
-            "backoff": {"mode": self.mode, "baseMs": self.base_ms, "capMs": self.cap_ms},
-            "providers": list(self.providers),
-        }
+        """The policy file (the current version) that states this policy completely."""
+        doc: dict[str, Any] = {"version": POLICY_FILE_VERSION, "paused": self.paused}
+        for knob in KNOBS:
+            if knob.file_key:
+                *groups, leaf = knob.file_key.split(".")
+                node = doc
+                for group in groups:
+                    node = node.setdefault(group, {})
+                node[leaf] = getattr(self, knob.field)
         if self.schedule_ms:
             doc["backoff"]["schedule"] = list(self.schedule_ms)
+        doc["providers"] = list(self.providers)
+        if self.paused_at is not None:
+            doc["pausedAt"] = format_time(self.paused_at)
+        if self.resumed_at is not None:
+            doc["resumedAt"] = format_time(self.resumed_at)
         if self.source:
             doc["source"] = dict(self.source)
         return doc
 
-    def summary(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["source"] = dict(self.source)
-        return data
+
+def effective_cap(policy: RetryPolicy, now: datetime) -> int:
+    """How many events a run starting at ``now`` may handle: the gradual resume, as a number.
+
+    0 while paused. After a pause ended (``resumed_at``), the cap climbs in a straight line from
+    ``ramp_floor`` (never above ``limit``) to ``limit`` over ``ramp_minutes``; before the ramp and
+    after it (or with ``ramp_minutes`` 0, or never paused) it is ``limit``. A clock that reads
+    earlier than ``resumed_at`` (skew between nodes) gets the floor.
+    """
+    if policy.paused:
+        return 0
+    if policy.resumed_at is None or policy.ramp_minutes <= 0:
+        return policy.limit
+    floor = min(policy.ramp_floor, policy.limit)
+    ramp_s = policy.ramp_minutes * 60
+    elapsed = (now - policy.resumed_at).total_seconds()
+    if elapsed >= ramp_s:
+        return policy.limit
+    if elapsed <= 0:
+        return floor
+    return floor + int((policy.limit - floor) * elapsed / ramp_s)
+
+
+def ramp_ends_at(policy: RetryPolicy) -> datetime | None:
+    """When the gradual resume reaches ``limit``; None when there is no ramp."""
+    if policy.paused or policy.resumed_at is None or policy.ramp_minutes <= 0:
+        return None
+    return policy.resumed_at + timedelta(minutes=policy.ramp_minutes)
+
+
+def format_time(when: datetime) -> str:
+    """``2026-01-01T10:00:00Z``: how the policy file and the CRD's status write a time."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    """An RFC 3339 time (``Z`` or an offset) as an aware datetime; PolicyError naming ``name``."""
+    if not isinstance(value, str):
+        raise PolicyError(f"{name} must be an RFC 3339 time string, got {value!r}")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PolicyError(f"{name}={value!r} is not an RFC 3339 time") from None
+    if when.tzinfo is None:
+        raise PolicyError(f"{name}={value!r} has no time zone (write Z for UTC)")
+    return when.astimezone(UTC)
 
 
 def _bounded(name: str, value: Any, low: int, high: int, field: str) -> None:
@@ -191,44 +279,67 @@ def _typed(doc: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wher
     return value
 
 
+def _group(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A nested object of the file (``backoff``, ``resume``), its members checked; {} if absent."""
+    node = doc.get(name)
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise PolicyError(f"{name} must be an object")
+    members = {k.file_key.split(".")[1] for k in KNOBS if k.file_key and k.file_key.startswith(name + ".")}
+    extra = sorted(set(node) - members - set(_GROUPS[name]))
+    if extra:
+        raise PolicyError(f"{name}: unknown field(s) {extra}")
+    return node
+
+
 def parse_policy_document(doc: Any) -> dict[str, Any]:
-    """Validate a policy file's JSON value; return the overrides it states (RetryPolicy fields)."""
+    """Validate a policy file's JSON value; return the overrides it states (RetryPolicy fields).
+
+    Only the fields the file states are returned (an absent field is no override). A version 1
+    file's ``limit`` is returned as ``batch_size`` (see the module's docstring).
+    """
     if not isinstance(doc, Mapping):
         raise PolicyError("the policy file must hold a JSON object")
-    if doc.get("version") != POLICY_FILE_VERSION:
-        raise PolicyError(f"version must be {POLICY_FILE_VERSION}, got {doc.get('version')!r}")
-    known = {"version", "paused", "limit", "maxAttempts", "leaseSeconds", "backoff", "providers", "source"}
+    version = doc.get("version")
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
+        raise PolicyError(f"version must be {POLICY_FILE_VERSION} (or 1, still read), got {version!r}")
+    knobs = [k for k in KNOBS if k.file_key]
+    if version == 1:  # before batchSize, resume and the pause times existed
+        knobs = [k for k in knobs if k.field not in ("batch_size", "ramp_minutes", "ramp_floor")]
+    known = {str(k.file_key).split(".")[0] for k in knobs} | set(_TOP_LEVEL)
+    if version == 1:
+        known -= {"pausedAt", "resumedAt"}
     extra = sorted(set(doc) - known)
     if extra:
-        raise PolicyError(f"unknown field(s) {extra}")
-    out: dict[str, Any] = {
-        "paused": _typed(doc, "paused", bool, ""),
-        "limit": _typed(doc, "limit", int, ""),
-        "max_attempts": _typed(doc, "maxAttempts", int, ""),
-        "lease_seconds": _typed(doc, "leaseSeconds", int, ""),
-    }
-    backoff = doc.get("backoff")
-    if backoff is not None:
-        if not isinstance(backoff, Mapping):
-            raise PolicyError("backoff must be an object")
-        extra = sorted(set(backoff) - {"mode", "baseMs", "capMs", "schedule"})
-        if extra:
-            raise PolicyError(f"backoff: unknown field(s) {extra}")
-        mode = _typed(backoff, "mode", str, "backoff.")
-        out["mode"] = mode.lower() if mode else None
-        out["base_ms"] = _typed(backoff, "baseMs", int, "backoff.")
-        out["cap_ms"] = _typed(backoff, "capMs", int, "backoff.")
-        schedule = _typed(backoff, "schedule", list, "backoff.")
-        if schedule is not None:
-            out["schedule_ms"] = tuple(schedule)
+        raise PolicyError(f"unknown field(s) {extra}" + (" in a version 1 file" if version == 1 else ""))
+    out: dict[str, Any] = {}
+    paused = _typed(doc, "paused", bool, "")
+    if paused is not None:
+        out["paused"] = paused
+    for knob in knobs:
+        *groups, leaf = str(knob.file_key).split(".")
+        node = _group(doc, groups[0]) if groups else doc
+        where = f"{groups[0]}." if groups else ""
+        value = _typed(node, leaf, str if knob.choices else int, where)
+        if value is not None:
+            out[knob.field] = value.lower() if knob.choices else value
+    schedule = _typed(_group(doc, "backoff"), "schedule", list, "backoff.")
+    if schedule is not None:
+        out["schedule_ms"] = tuple(schedule)
     providers = _typed(doc, "providers", list, "")
     if providers is not None:
         if not all(isinstance(p, str) for p in providers):
             raise PolicyError("providers must be a list of provider names")
         out["providers"] = tuple(p.lower() for p in providers)
+    for key, attr in (("pausedAt", "paused_at"), ("resumedAt", "resumed_at")):
+        if doc.get(key) is not None:
+            out[attr] = parse_time(doc[key], key)
     source = _typed(doc, "source", Mapping, "")
     if source is not None:
         out["source"] = dict(source)
+    if version == 1 and "limit" in out:
+        out["batch_size"] = out.pop("limit")
     return out
 
 

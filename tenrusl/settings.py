@@ -154,9 +154,12 @@ class Settings:
     retry_cap_ms: int = KNOB["cap_ms"].default
     backoff_mode: str = KNOB["mode"].default
     scheduler_limit: int = KNOB["limit"].default
+    scheduler_batch_size: int = KNOB["batch_size"].default
     scheduler_provider: str = ""
     processing_lease_s: int = KNOB["lease_seconds"].default
     retry_min_delay_ms: int = KNOB["min_delay_ms"].default
+    resume_ramp_minutes: int = KNOB["ramp_minutes"].default
+    resume_ramp_floor: int = KNOB["ramp_floor"].default
     policy_file: str | None = None
     # Webhook rate limits per provider (docs/providers-ops.md).
     rate_per_second: int = 10
@@ -169,6 +172,7 @@ class Settings:
     operator_namespace: str = ""
     operator_clusterwide: bool = False
     operator_liveness_port: int = 8081
+    operator_metrics_port: int = 8080
     # Raw environment snapshot: provider modules read their own secrets from it (see ``secrets``).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -241,6 +245,7 @@ class Settings:
             operator_liveness_port=r.integer(
                 8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535
             ),
+            operator_metrics_port=r.integer(8080, "TENRUSL_OPERATOR_METRICS_PORT", minimum=0, maximum=65535),
             environ=MappingProxyType(source),
         )
         if settings.retry_cap_ms < settings.retry_base_ms:
@@ -262,6 +267,11 @@ class Settings:
         """The first non-empty raw value among ``names`` (a provider setting and its fallbacks)."""
         found = _Reader(self.environ).raw(*names)
         return found[1] if found else default
+
+    def variable(self, *names: str) -> str | None:
+        """Which of ``names`` is set (the first non-empty one), or None: where a value came from."""
+        found = _Reader(self.environ).raw(*names)
+        return found[0] if found else None
 
     def secrets(self, *names: str, default: str = "") -> tuple[str, ...]:
         """Every value of a secret setting: comma-separated values are accepted, for rotation."""

@@ -288,7 +288,9 @@ def test_production_uses_external_stores_monitoring_autoscaling_and_network_poli
         hpa["spec"]["scaleTargetRef"]["name"] == deploy["metadata"]["name"]
         and hpa["spec"]["minReplicas"] == 3
     )
-    assert one(objects, "ServiceMonitor")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    for monitor in ("receiver", "operator"):
+        labels = one(objects, "ServiceMonitor", f"{RELEASE}-{monitor}")["metadata"]["labels"]
+        assert labels["release"] == "kube-prometheus-stack"
     rule = one(objects, "PrometheusRule")
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
@@ -310,7 +312,10 @@ def test_network_policies_admit_only_the_release_to_its_databases(render: Render
         "operator": "In",
         "values": ["receiver", "retry-runner"],
     } in peers
-    assert one(objects, "NetworkPolicy", f"{RELEASE}-operator")["spec"].get("ingress") is None
+    operator = one(objects, "NetworkPolicy", f"{RELEASE}-operator")["spec"]
+    assert operator["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}]}], (
+        "only its metrics port (metricsFrom empty: anyone)"
+    )
 
 
 def test_minimal_runs_without_operator_redis_or_test_pod(render: Render) -> None:

@@ -43,6 +43,26 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"metrics": {"serviceMonitor": {"interval": "30 seconds"}}}, "/metrics/serviceMonitor/interval"),
     ({"metrics": {"serviceMonitor": {"enabled": "yes"}}}, "/metrics/serviceMonitor/enabled"),
     ({"networkPolicy": {"enabeld": True}}, "enabeld"),
+    ({"networkPolicy": {"metricsFrom": {"namespaceSelector": {}}}}, "/networkPolicy/metricsFrom"),
+    ({"operator": {"metricsPort": 80}}, "/operator/metricsPort"),
+    ({"operator": {"metricsPort": "8080"}}, "/operator/metricsPort"),
+    ({"retryPolicy": {"mountInReceiver": "yes"}}, "/retryPolicy/mountInReceiver"),
+    (
+        {"metrics": {"prometheusRule": {"retryPolicyMaxPauseSeconds": 60}}},
+        "/metrics/prometheusRule/retryPolicyMaxPauseSeconds",
+    ),
+    (
+        {"metrics": {"prometheusRule": {"retryPolicyMaxPauseSeconds": "4h"}}},
+        "/metrics/prometheusRule/retryPolicyMaxPauseSeconds",
+    ),
+    (
+        {"metrics": {"prometheusRule": {"runbookUrl": "https://example.com/RUNBOOK.md#top"}}},
+        "/metrics/prometheusRule/runbookUrl",
+    ),
+    (
+        {"metrics": {"prometheusRule": {"runbookUrl": "docs/RUNBOOK.md"}}},
+        "/metrics/prometheusRule/runbookUrl",
+    ),
 ]
 
 

@@ -38,7 +38,7 @@ def test_every_named_query_has_a_caller() -> None:
 
 def test_no_function_class_or_import_is_unused() -> None:
     """vulture over the code, the tests and the benchmarks; entry points and decorated handlers
-    (kopf, pgqueuer) are called by their frameworks, pytest hooks by pytest, and the aiohttp
+    (kopf, pgqueuer, schemathesis hooks and checks) are called by their frameworks, pytest hooks by pytest, and the aiohttp
     methods we override (receiver/server.py, tests/conftest.py) by aiohttp."""
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
     entry_points = {target.split(":")[1] for target in scripts["tenrusl.commands"].values()}
@@ -54,7 +54,7 @@ def test_no_function_class_or_import_is_unused() -> None:
             "--min-confidence",
             "60",
             "--ignore-decorators",
-            "@kopf.*,@pgq.entrypoint",
+            "@kopf.*,@pgq.entrypoint,@schemathesis.*",
             "--ignore-names",
             ",".join(
                 sorted(

@@ -124,8 +124,9 @@ async def test_retry_run_stops_claiming_on_sigterm_and_exits_0(
 ) -> None:
     events = 40
     await seed_many(db, events)
-    # 0.3 s per event and batches of 5: SIGTERM lands mid-run, long before all 40 are done.
-    env = app_env(proxied_db_url, TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS="300", TENRUSL_SCHEDULER_LIMIT="5")
+    # 0.3 s per event and batches of 5 (the per-run limit stays 2000, so only SIGTERM ends the run
+    # early): SIGTERM lands mid-run, long before all 40 are done.
+    env = app_env(proxied_db_url, TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS="300", TENRUSL_SCHEDULER_BATCH_SIZE="5")
     runner = await containers.start("retry", "once", env=env)
 
     async def some_processed() -> bool:

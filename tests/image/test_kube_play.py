@@ -37,7 +37,6 @@ import yaml
 from tenrusl_operator import reconcile
 
 from tenrusl.embedded import free_port
-from tenrusl.policy import RetryPolicy
 from tests.chart.conftest import CHART, one, run_helm, value_args
 from tests.image.conftest import eventually, http_status, podman
 from tests.tools import ensure
@@ -130,6 +129,14 @@ async def probe(container: dict[str, Any], kind: str, ports: dict[str, int]) -> 
     return status is not None and 200 <= status < 400
 
 
+def operator_policy_configmap(objects: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """The policy ConfigMap exactly as the operator writes it for the chart's policy with ``spec``."""
+    wrp = one(objects, "WebhookRetryPolicy")
+    meta = {"name": wrp["metadata"]["name"], "namespace": "payments", "uid": "u-1", "generation": 1}
+    policy = reconcile.policy_from_spec({**wrp["spec"], **spec}, reconcile.source_of(meta))
+    return reconcile.render_configmap(reconcile.configmap_name(meta["name"], wrp["spec"]), meta, policy)
+
+
 def signed_mock_webhook(secret: str, event_id: str) -> tuple[bytes, dict[str, str]]:
     body = json.dumps({"id": event_id, "type": "payment.succeeded", "status": "succeeded",
                        "provider_ref": "order-kube-play"}).encode()  # fmt: skip
@@ -137,7 +144,7 @@ def signed_mock_webhook(secret: str, event_id: str) -> tuple[bytes, dict[str, st
     return body, {"Content-Type": "application/json", "X-Mock-Signature": signature}
 
 
-async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_webhook(
+async def test_the_rendered_receiver_pod_passes_its_probes_stores_a_signed_webhook_and_reads_the_policy(
     helm: str, play: Play, proxied_empty_db_url: str, empty_db_url: str, redis_url: str
 ) -> None:
     release, port = f"tenrusl-{uuid.uuid4().hex[:6]}", free_port()
@@ -150,7 +157,8 @@ async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_w
     ports = on_host_network(pod)["receiver"]
     receiver = pod["containers"][0]
     assert receiver["image"] == "localhost/tenrusl:test"
-    played = [deployment, one(objects, "ConfigMap", release), one(objects, "Secret", release),
+    policy = operator_policy_configmap(objects, limit=7, batchSize=5)
+    played = [policy, deployment, one(objects, "ConfigMap", release), one(objects, "Secret", release),
               one(objects, "Secret", f"{release}-postgresql"), one(objects, "Secret", f"{release}-redis")]  # fmt: skip
     await play.play(played)
 
@@ -182,6 +190,14 @@ async def test_the_rendered_receiver_pod_passes_its_probes_and_stores_a_signed_w
     assert '"persisted": true' in notes_answer and '"duplicate": false' in notes_answer, notes_answer
     with psycopg.connect(empty_db_url) as conn:
         assert conn.execute("SELECT 1 FROM webhook_events WHERE event_id = 'evt_first_1'").fetchone()
+
+    # The runbook's `kubectl exec deploy/<release>-receiver -- tenrusl status`: the receiver pod
+    # reads the policy file the operator wrote for the CronJob, through the chart's own mount.
+    status = await podman("exec", f"{release}-receiver-pod-0-receiver", "tenrusl", "status", "--json")
+    report = json.loads(status.stdout)["policy"]
+    assert report["file"]["state"] == "read" and report["file"]["source"]["name"] == "default", report
+    assert (report["effective"]["limit"], report["effective"]["batchSize"]) == (7, 5)
+    assert report["sources"]["limit"] == report["sources"]["batchSize"] == "policy file"
 
 
 async def run_notes_webhook(helm: str, release: str, port: int, secret: str) -> str:
@@ -217,12 +233,7 @@ async def test_the_rendered_cronjob_job_runs_as_a_pod_reads_the_operators_policy
                "spec": template["spec"]}  # fmt: skip
     assert set(job_pod["metadata"].pop("annotations")) == {"checksum/config"}
     on_host_network(job_pod["spec"])
-    # The policy ConfigMap exactly as the operator writes it for the chart's policy.
-    wrp = one(objects, "WebhookRetryPolicy")
-    meta = {"name": wrp["metadata"]["name"], "namespace": "payments", "uid": "u-1", "generation": 1}
-    written = reconcile.render_configmap(
-        reconcile.configmap_name(meta["name"], wrp["spec"]), meta, RetryPolicy(limit=7, max_attempts=9)
-    )
+    written = operator_policy_configmap(objects, limit=7, maxAttempts=9)
     played = [written, job_pod, one(objects, "ConfigMap", release), one(objects, "Secret", release),
               one(objects, "Secret", f"{release}-postgresql"), one(objects, "Secret", f"{release}-redis")]  # fmt: skip
     await play.play(played)

@@ -40,19 +40,47 @@ def test_promtool_unit_tests_pass() -> None:
 
 
 @needs_promtool
-def test_a_wrong_expectation_fails_the_unit_tests(tmp_path: Any) -> None:
-    """The unit tests can fail: the same file with one threshold moved does not pass."""
+@pytest.mark.parametrize(
+    ("rule_text", "changed", "case", "alert"),
+    [
+        (
+            "(tenrusl_retry_backlog) > 1000",
+            "(tenrusl_retry_backlog) > 2000",
+            "backlog",
+            "TenruslRetryBacklogHigh",
+        ),
+        # the longest allowed pause, in its one place
+        (
+            "vector(4 * 3600)",
+            "vector(5 * 3600)",
+            "a retry policy left paused",
+            "TenruslRetryPolicyPausedTooLong",
+        ),
+        # the stale alert without the operator's paused signal fires on paused namespaces too
+        (
+            "unless on (namespace)\n          tenrusl:retry_policy_paused:by_namespace\n",
+            'unless on (namespace)\n          tenrusl:retry_policy_paused:by_namespace{namespace="nowhere"}\n',
+            "no successful retry run",
+            "TenruslRetryRunnerStale",
+        ),
+    ],
+)
+def test_a_wrong_expectation_fails_the_unit_tests(
+    tmp_path: Any, rule_text: str, changed: str, case: str, alert: str
+) -> None:
+    """The unit tests can fail: the same file with one threshold or join changed does not pass."""
     rules = tmp_path / "alerts.yaml"
-    rules.write_text(
-        ALERTS.read_text().replace("(tenrusl_retry_backlog) > 1000", "(tenrusl_retry_backlog) > 2000")
-    )
+    text = ALERTS.read_text()
+    assert text.count(rule_text) == 1, rule_text
+    rules.write_text(text.replace(rule_text, changed))
     tests = tmp_path / "alerts_test.yaml"
     doc = yaml.safe_load(ALERTS_TEST.read_text())
     doc["rule_files"] = [str(rules)]
-    doc["tests"] = [case for case in doc["tests"] if case["name"].startswith("backlog")]
+    doc["tests"] = [test for test in doc["tests"] if test["name"].startswith(case)]
+    assert doc["tests"], case
     tests.write_text(yaml.safe_dump(doc))
     done = _promtool("test", "rules", str(tests))
-    assert done.returncode == 1 and "alertname: TenruslRetryBacklogHigh" in done.stdout + done.stderr
+    assert done.returncode == 1 and f"alertname: {alert}" in done.stdout + done.stderr
 
 
 def test_every_alert_is_conventional() -> None:

@@ -217,6 +217,9 @@ def test_the_issue_s_panels_are_there(dashboard: dict[str, Any]) -> None:
         "tenrusl_http_request_duration_seconds_bucket",  # p95 latencies
         "tenrusl_db_query_duration_seconds_bucket",  # database p95
         'status=\\"dead\\"',  # dead letters
+        "tenrusl_retry_policy_paused",  # paused state
+        "tenrusl_retry_policy_paused_since_timestamp_seconds",  # paused for how long
+        "tenrusl_retry_policy_cap",  # the per-run cap
     ):
         assert metric in text, metric
 

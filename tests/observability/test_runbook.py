@@ -165,7 +165,8 @@ def _argparse_error(parser_factory: object, args: list[str]) -> str | None:
 def test_the_checker_rejects_what_does_not_exist() -> None:
     assert _argparse_error(tenrusl_parser, ["retry", "once", "--limit", "5"]) is not None
     assert _argparse_error(tenrusl_parser, ["retry", "resume"]) is not None
-    assert _argparse_error(plugin_parser, ["tune", "--batch-size", "5"]) is not None
+    assert _argparse_error(plugin_parser, ["tune", "--claim-size", "5"]) is not None
+    assert _argparse_error(plugin_parser, ["pause", "--ramp-minutes", "5"]) is not None
     assert _argparse_error(tenrusl_parser, ["retry", "replay", "--status", "dead", "--dry-run"]) is None
     assert invocations("kubectl -n x exec deploy/a -- tenrusl status --json | jq .") == [
         ("kubectl", ["-n", "x", "exec", "deploy/a", "--", "tenrusl", "status", "--json"]),

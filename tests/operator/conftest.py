@@ -227,7 +227,8 @@ async def start_operator(cluster: Cluster) -> AsyncIterator[StartOperator]:
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
-    async def start(registry: kopf.OperatorRegistry | None = None) -> Cluster:
+    async def start(registry: kopf.OperatorRegistry | None = None, memo: kopf.Memo | None = None) -> Cluster:
+        """``memo``: kopf's root memo, as ``tenrusl operator`` passes it (the metrics port)."""
         ready = threading.Event()
 
         def run() -> None:
@@ -239,6 +240,7 @@ async def start_operator(cluster: Cluster) -> AsyncIterator[StartOperator]:
                         standalone=True,
                         stop_flag=stop,
                         ready_flag=ready,
+                        memo=memo,
                     )
                 )
             except BaseException as exc:  # reported by the fixture, not lost in the thread
@@ -282,3 +284,47 @@ def run_plugin(capsys: pytest.CaptureFixture[str]) -> RunPlugin:
         return code, out, err
 
     return run
+
+
+def fast_registry(timer_s: float = 0.2) -> Any:
+    """The operator's real handlers, with the status timer every ``timer_s`` instead of 30 s."""
+    import kopf
+    from tenrusl_operator import handlers
+
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(handlers.configure)
+    kopf.on.cleanup(registry=registry)(handlers.disconnect)
+    kopf.on.login(registry=registry)(handlers.login)
+    for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
+        on(*handlers.RESOURCE, registry=registry)(handlers.apply_policy)
+    kopf.timer(*handlers.RESOURCE, interval=timer_s, registry=registry)(handlers.observe)
+    kopf.on.delete(*handlers.RESOURCE, registry=registry)(handlers.release_cronjob)
+    return registry
+
+
+def metrics_memo() -> Any:
+    """A root memo that makes the operator serve /metrics on a free loopback port."""
+    import kopf
+
+    return kopf.Memo(metrics_port=0, metrics_host="127.0.0.1")
+
+
+async def metrics_text(memo: Any) -> str:
+    """The operator's /metrics (started with :func:`metrics_memo`)."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{memo.metrics_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        assert resp.status == 200
+        return await resp.text()
+
+
+async def scrape(memo: Any) -> dict[tuple[str, str], float]:
+    """The operator's /metrics as {(sample name, policy): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, f"{sample.labels['policy_namespace']}/{sample.labels['policy']}"): sample.value
+        for family in text_string_to_metric_families(await metrics_text(memo))
+        for sample in family.samples
+    }

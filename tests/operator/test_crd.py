@@ -43,9 +43,12 @@ def test_the_crd_is_a_valid_kubernetes_object(doc: dict[str, Any]) -> None:
 
 def test_printer_columns(doc: dict[str, Any]) -> None:
     columns = {c["name"]: c for c in crd.version_entry(doc)["additionalPrinterColumns"]}
-    for name in ("Paused", "Mode", "Limit", "Max attempts", "Last schedule", "Age"):
+    for name in ("Paused", "Mode", "Limit", "Batch", "Cap", "Max attempts", "Last schedule", "Age"):
         assert name in columns, name
     assert columns["Paused"]["jsonPath"] == ".spec.paused"
+    assert columns["Batch"]["jsonPath"] == ".spec.batchSize"
+    assert columns["Cap"]["jsonPath"] == ".status.cap"
+    assert columns["Resumed"]["jsonPath"] == ".status.resumedAt"
     assert columns["Mode"]["jsonPath"] == ".spec.backoff.mode"
     assert columns["Last schedule"]["jsonPath"] == ".status.lastScheduleTime"
     assert columns["Age"]["jsonPath"] == ".metadata.creationTimestamp"
@@ -76,10 +79,12 @@ def test_defaults_are_the_retry_policy_defaults() -> None:
     defaulted = crd.validate_spec({})
     assert defaulted == {
         "paused": False,
-        "limit": 200,
+        "limit": 2000,
+        "batchSize": 200,
         "maxAttempts": 22,
         "leaseSeconds": 120,
         "backoff": {"mode": "full", "baseMs": 60000, "capMs": 43200000},
+        "resume": {"rampMinutes": 15, "floor": 100},
         "cronJobName": "tenrusl-retry",
     }
     assert reconcile.policy_from_spec(defaulted, {}) == RetryPolicy()
@@ -104,7 +109,9 @@ def test_bounds_and_enums_match_the_policy_module() -> None:
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ({"paused": True}, {"paused": True, "limit": 200}),
+        ({"paused": True}, {"paused": True, "limit": 2000, "batchSize": 200}),
+        ({"limit": 50, "batchSize": 500}, {"limit": 50, "batchSize": 500, "resume.rampMinutes": 15}),
+        ({"resume": {"rampMinutes": 0}}, {"resume.rampMinutes": 0, "resume.floor": 100}),
         (
             {"limit": 50, "backoff": {"mode": "equal"}},
             {"limit": 50, "backoff.mode": "equal", "backoff.capMs": 43200000},
@@ -128,7 +135,12 @@ def test_valid_policies_pass_with_defaults_applied(spec: dict[str, Any], expecte
     ("spec", "field"),
     [
         ({"limit": 0}, "spec.limit"),
-        ({"limit": 2001}, "spec.limit"),
+        ({"limit": 100001}, "spec.limit"),
+        ({"batchSize": 0}, "spec.batchSize"),
+        ({"batchSize": 2001}, "spec.batchSize"),
+        ({"resume": {"rampMinutes": -1}}, "spec.resume.rampMinutes"),
+        ({"resume": {"floor": 0}}, "spec.resume.floor"),
+        ({"resume": {"steps": 3}}, "spec.resume"),
         ({"maxAttempts": "many"}, "spec.maxAttempts"),
         ({"leaseSeconds": 1}, "spec.leaseSeconds"),
         ({"paused": "yes"}, "spec.paused"),

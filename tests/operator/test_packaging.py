@@ -133,6 +133,15 @@ def test_operator_flags_override_their_env_twins() -> None:
     assert Settings.from_env({"TENRUSL_OPERATOR_CLUSTERWIDE": "1"}).operator_clusterwide is True
 
 
+def test_the_metrics_port_reaches_the_startup_handler_through_kopfs_memo() -> None:
+    """``tenrusl operator`` serves /metrics on 8080 unless told otherwise (0: not at all)."""
+    assert cli.operator_memo(cli.resolve(_args(), Settings.from_env({}))).metrics_port == 8080  # type: ignore[attr-defined]
+    env = {"TENRUSL_OPERATOR_METRICS_PORT": "9100"}
+    assert cli.operator_memo(cli.resolve(_args(), Settings.from_env(env))).metrics_port == 9100  # type: ignore[attr-defined]
+    off = cli.operator_memo(cli.resolve(_args("--metrics-port", "0"), Settings.from_env(env)))
+    assert not hasattr(off, "metrics_port")
+
+
 def test_operator_namespace_falls_back_to_the_kubeconfig_context(kubeconfig: Path) -> None:
     assert cli.run_options(Settings.from_env({}))["namespaces"] == ["payments"]
 

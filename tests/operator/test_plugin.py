@@ -96,7 +96,7 @@ async def test_tune_patches_only_the_given_fields(cluster: Cluster, run_plugin: 
         "backoff": {"mode": "equal", "baseMs": 1000, "capMs": 90000},
         "providers": ["stripe", "xendit"],
     }
-    assert "limit" in out and "200 -> 25" in out and "full -> equal" in out
+    assert "limit" in out and "2000 -> 25" in out and "full -> equal" in out
 
 
 @pytest.mark.parametrize(
@@ -158,7 +158,9 @@ async def test_status_shows_policy_conditions_cronjob_and_last_runs(
     lines = out.splitlines()
     assert lines[0].startswith(f"WebhookRetryPolicy {NAMESPACE}/default")
     assert any(line.split() == ["Paused", "true"] for line in lines)
-    assert any(line.split() == ["Limit", "50"] for line in lines)
+    assert any(line.split() == ["Limit", "50", "events", "per", "run"] for line in lines)
+    assert any(line.split() == ["Batch", "size", "200"] for line in lines)
+    assert any(line.split()[:3] == ["Cap", "now", "-"] for line in lines), "no status.cap reported yet"
     assert any(line.split()[:3] == ["Paused", "True", "PausedBySpec"] for line in lines)
     assert any(line.split() == ["Suspended", "true"] for line in lines)
     assert any(line.startswith("  Last schedule  2026-11-28T09:58:00Z") for line in lines)

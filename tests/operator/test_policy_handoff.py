@@ -83,6 +83,8 @@ async def test_the_real_runner_claims_nothing_while_the_operator_says_paused(
             "TENRUSL_DATABASE_URL": db_url,
             "TENRUSL_POLICY_FILE": str(path),
             "TENRUSL_PROVIDERS_ALLOWLIST": "mock",
+            # ev1 fails again: an hour's minimum wait keeps the run from claiming it a second time.
+            "TENRUSL_RETRY_MIN_DELAY_MS": "3600000",
         }
     )
 

@@ -114,7 +114,7 @@ async def test_tune_rewrites_only_the_configmap(operator: Cluster) -> None:
 
     doc = policy_file(cluster)
     assert doc["backoff"] == {"mode": "equal", "baseMs": 60000, "capMs": 600000}
-    assert doc["paused"] is False and doc["version"] == 1
+    assert doc["paused"] is False and doc["version"] == 2
     assert len(requests_to(cluster, "cronjobs")) == cronjob_patches, "tuning must not touch the CronJob"
     assert suspend(cluster) is None
     await cluster.wait_for(lambda: "PolicyWritten" in posted_reasons(cluster), what="a PolicyWritten event")

@@ -90,3 +90,61 @@ def test_status_carries_cronjob_run_times_and_skips_no_op_writes() -> None:
     assert reconcile.status_changed({}, status)
     again = reconcile.status_patch(Outcome(paused=True), META, {}, status, cronjob)
     assert not reconcile.status_changed(status, again)
+
+
+OLD_STATUS = {"observedGeneration": 4, "conditions": []}
+
+
+@pytest.mark.parametrize(
+    ("meta", "spec", "status", "expected"),
+    [
+        # Applied as it is by an operator from before batchSize: its limit was the claim size.
+        (META, {"limit": 50}, OLD_STATUS, {"batchSize": 50, "limit": 2000}),
+        (
+            META,
+            {"limit": 200, "batchSize": 200},
+            OLD_STATUS,
+            {"batchSize": 200, "limit": 2000},
+        ),  # defaulted on read
+        (META, {"limit": 50}, {**OLD_STATUS, "policyFileVersion": 2}, None),  # this operator's
+        ({**META, "generation": 5}, {"limit": 50}, OLD_STATUS, None),  # edited since
+        (META, {"limit": 50}, {}, None),  # never reconciled: new
+        (META, {}, OLD_STATUS, None),  # nothing to move
+        (
+            {**META, "annotations": {reconcile.MIGRATED: "limit 50 -> batchSize"}},
+            {"limit": 2000},
+            OLD_STATUS,
+            None,
+        ),
+    ],
+)
+def test_which_policies_are_migrated(meta: dict, spec: dict, status: dict, expected: dict | None) -> None:
+    assert reconcile.migrate_spec(meta, spec, status) == expected
+
+
+def test_pause_times_date_a_pause_and_its_end() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert reconcile.pause_times(False, {}, now) == {"pausedAt": None, "resumedAt": None}
+    assert reconcile.pause_times(True, {}, now) == {"pausedAt": "2026-01-01T12:00:00Z", "resumedAt": None}
+    paused = {"pausedAt": "2026-01-01T11:00:00Z", "resumedAt": "2025-12-31T00:00:00Z"}
+    assert reconcile.pause_times(True, paused, now) == paused, "a pause keeps its start"
+    assert reconcile.pause_times(False, paused, now) == {
+        "pausedAt": None,
+        "resumedAt": "2026-01-01T12:00:00Z",
+    }
+    resumed = {"resumedAt": "2026-01-01T11:00:00Z"}
+    assert reconcile.pause_times(False, resumed, now) == {
+        "pausedAt": None,
+        "resumedAt": "2026-01-01T11:00:00Z",
+    }
+    older = {
+        "conditions": [{"type": "Paused", "status": "True", "lastTransitionTime": "2026-01-01T09:00:00Z"}]
+    }
+    assert reconcile.pause_times(True, older, now)["pausedAt"] == "2026-01-01T09:00:00Z"
+    policy = reconcile.with_pause_times(RetryPolicy(limit=100, ramp_minutes=10, ramp_floor=10),
+                                        reconcile.pause_times(False, paused, now))  # fmt: skip
+    assert reconcile.policy_status(policy, now) == {
+        "pausedAt": None, "resumedAt": "2026-01-01T12:00:00Z", "cap": 10, "policyFileVersion": 2,
+    }  # fmt: skip

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -15,11 +18,17 @@ from tenrusl.store import Store
 
 Seed = Callable[..., Awaitable[str]]
 
+# The least a failed event waits before its next attempt in these tests. With full jitter a delay can
+# be as short as the 250 ms floor, so on a busy machine an event that failed early in a test could be
+# due again (claimed twice in one drain, or counted as due backlog) before the test's last check.
+NOT_DUE_AGAIN_MS = 3_600_000
+
 
 @pytest.fixture
 def no_redis_settings(make_settings: Callable[..., Settings]) -> Settings:
-    """Settings without Redis: the run lock is the advisory lock, never shared with other tests."""
-    return make_settings().replace(redis_url=None)
+    """Settings without Redis: the run lock is the advisory lock, never shared with other tests.
+    A failed event is not due again for an hour (NOT_DUE_AGAIN_MS)."""
+    return make_settings().replace(redis_url=None, retry_min_delay_ms=NOT_DUE_AGAIN_MS)
 
 
 @pytest.fixture
@@ -118,3 +127,14 @@ async def seed_many(
         (status, count),
     )
     await db.execute("ANALYZE webhook_events")
+
+
+def tenrusl_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``tenrusl ARGS`` in a child process with ``env`` over this one's environment."""
+    return subprocess.run(
+        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -76,7 +76,7 @@ async def test_a_killed_run_is_abandoned_by_the_next_run_that_takes_its_lock(
 ) -> None:
     await seed_many(db, 30)
     env = {**base_env, **({"TENRUSL_REDIS_URL": ""} if backend == ADVISORY else {})}
-    victim = _start({**env, **SLOW}, "run", "--limit", "10", "--lease-seconds", "5")
+    victim = _start({**env, **SLOW}, "run", "--batch-size", "10", "--lease-seconds", "5")
     try:
         # Killed while it holds the lock and a batch: its row names the lock it took.
         await _wait_for(db, "SELECT count(*) > 0 FROM webhook_events WHERE status = 'processed'", victim)
@@ -144,7 +144,7 @@ async def test_a_live_run_holding_the_other_lock_backend_is_left_alone(
     """During a Redis outage seen by one runner only, a Redis-locked run and an advisory-locked
     run overlap (docs/retry.md); the advisory holder must not call the live Redis run abandoned."""
     await seed_many(db, 40)
-    live = _start({**base_env, **SLOW}, "run", "--limit", "5")
+    live = _start({**base_env, **SLOW}, "run", "--batch-size", "5")
     try:
         await _wait_for(
             db,

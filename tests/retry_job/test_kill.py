@@ -24,7 +24,7 @@ async def _count(db: Connection, where: str) -> int:
 
 def _start(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-P", "-m", "retry_job", "run", "--lease-seconds", "5", "--limit", "20"],
+        [sys.executable, "-P", "-m", "retry_job", "run", "--lease-seconds", "5", "--batch-size", "20"],
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from tenrusl.providers import ProviderSpec, provider_spec
 from tenrusl.settings import Settings
 from tenrusl.store import ReplayFilter, Store
 from tests.retry_job.conftest import Seed, event_row
+from tests.retry_job.conftest import tenrusl_cli as _cli
 
 
 async def _runs(db: Connection) -> list[dict]:
@@ -96,13 +94,13 @@ async def test_the_policy_file_is_reread_between_batches(
     for _ in range(5):
         await seed(ref="none")
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"version": 1, "limit": 2}))
+    policy.write_text(json.dumps({"version": 2, "batchSize": 2}))
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
     original = runner.read_batch
 
     async def read_batch(*args, **kwargs):
         # the operator pauses while the first batch runs
-        policy.write_text(json.dumps({"version": 1, "limit": 2, "paused": True}))
+        policy.write_text(json.dumps({"version": 2, "batchSize": 2, "paused": True}))
         return await original(*args, **kwargs)
 
     runner.read_batch = read_batch  # type: ignore[method-assign]
@@ -116,7 +114,7 @@ async def test_a_policy_file_broken_mid_run_still_settles_the_batch_in_hand(
 ) -> None:
     ids = [await seed(ref="none") for _ in range(3)]
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"version": 1, "limit": 2}))
+    policy.write_text(json.dumps({"version": 2, "batchSize": 2}))
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
     original = runner.read_batch
 
@@ -135,25 +133,29 @@ async def test_a_policy_file_broken_mid_run_still_settles_the_batch_in_hand(
 def test_policy_layers_defaults_env_file_flags(tmp_path: Path) -> None:
     env = {
         "TENRUSL_SCHEDULER_LIMIT": "50",
+        "TENRUSL_SCHEDULER_BATCH_SIZE": "25",
         "TENRUSL_RETRY_BASE_MS": "1000",
         "TENRUSL_RETRY_CAP_MS": "60000",
         "TENRUSL_SCHEDULER_BACKOFF_MODE": "equal",
         "TENRUSL_MAX_RETRY_ATTEMPTS": "7",
         "TENRUSL_SCHEDULER_PROVIDER": "stripe",
     }
-    assert resolve_policy(Settings.from_env({})).limit == 200
+    defaults = resolve_policy(Settings.from_env({}))
+    assert (defaults.limit, defaults.batch_size) == (2000, 200)
     from_env = resolve_policy(Settings.from_env(env))
-    assert (from_env.limit, from_env.base_ms, from_env.cap_ms, from_env.mode) == (50, 1000, 60000, "equal")
+    assert (from_env.limit, from_env.batch_size) == (50, 25)
+    assert (from_env.base_ms, from_env.cap_ms, from_env.mode) == (1000, 60000, "equal")
     assert (from_env.max_attempts, from_env.providers) == (7, ("stripe",))
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"version": 1, "limit": 20, "backoff": {"mode": "decorrelated"}}))
+    policy.write_text(json.dumps({"version": 2, "limit": 20, "backoff": {"mode": "decorrelated"}}))
     from_file = resolve_policy(Settings.from_env({**env, "TENRUSL_POLICY_FILE": str(policy)}))
-    assert (from_file.limit, from_file.mode, from_file.max_attempts) == (20, "decorrelated", 7)
+    assert (from_file.limit, from_file.batch_size, from_file.mode) == (20, 25, "decorrelated")
+    assert from_file.max_attempts == 7
     flagged = resolve_policy(
         Settings.from_env({**env, "TENRUSL_POLICY_FILE": str(policy)}), {"limit": 3, "mode": None}
     )
     assert (flagged.limit, flagged.mode) == (3, "decorrelated")
-    policy.write_text(json.dumps({"version": 1, "backoff": {"baseMs": 10, "capMs": 5}}))
+    policy.write_text(json.dumps({"version": 2, "backoff": {"baseMs": 10, "capMs": 5}}))
     with pytest.raises(PolicyError, match="capMs"):
         resolve_policy(Settings.from_env({"TENRUSL_POLICY_FILE": str(policy)}))
 
@@ -163,7 +165,7 @@ async def test_a_bad_policy_is_exit_2_and_an_error_row(
 ) -> None:
     await seed()
     policy = tmp_path / "policy.json"
-    policy.write_text('{"version": 1, "limit": 0}')
+    policy.write_text('{"version": 2, "limit": 0}')
     result = await Runner(no_redis_settings.replace(policy_file=str(policy)), store).run()
     assert (result.outcome, result.exit_code, result.claimed) == ("error", 2, 0)
     [run] = await _runs(db)
@@ -173,7 +175,10 @@ async def test_a_bad_policy_is_exit_2_and_an_error_row(
 async def test_a_busy_lock_exits_0_and_records_busy(
     store: Store, seed: Seed, db: Connection, settings: Settings, redis_client: aioredis.Redis
 ) -> None:
+    from tests.retry_job.conftest import NOT_DUE_AGAIN_MS
+
     await seed()
+    settings = settings.replace(retry_min_delay_ms=NOT_DUE_AGAIN_MS)  # it fails: not due again
     await redis_client.set(REDIS_LOCK_KEY, "another-run", px=60_000)
     result = await Runner(settings, store).run()
     assert (result.outcome, result.exit_code, result.claimed) == ("busy", 0, 0)
@@ -225,20 +230,10 @@ async def test_retry_one_and_force(store: Store, seed: Seed, db: Connection, set
     assert outcome == "dead" and (row["status"], row["attempts"]) == ("dead", 23)
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-P", "-m", "tenrusl.cli", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 async def test_cli_retry_once_status_and_the_run_row_agree(
     seed: Seed, db: Connection, base_env: dict[str, str]
 ) -> None:
-    env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_SCHEDULER_LIMIT": "3"}
+    env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_SCHEDULER_BATCH_SIZE": "3"}
     for i in range(4):
         await seed(ref=f"pay-{i}", payment=i % 2 == 0, due_in_s=-100 + i)
     await seed(status="failed", due_in_s=3600)
@@ -247,12 +242,16 @@ async def test_cli_retry_once_status_and_the_run_row_agree(
     await seed(status="processed", due_in_s=None)
     await seed(status="dead", due_in_s=None)
     await seed(status="received", due_in_s=None)
+    from tests.retry_job.conftest import NOT_DUE_AGAIN_MS
+
+    # The two events that fail must not be due again before `status` looks.
+    env["TENRUSL_RETRY_MIN_DELAY_MS"] = str(NOT_DUE_AGAIN_MS)
 
     dry = _cli(env, "retry", "run", "--dry-run")
     assert dry.returncode == 0 and "would claim 3 event(s)" in dry.stdout, dry.stderr
     once = _cli(env, "retry", "once")
     assert once.returncode == 0, once.stderr
-    # The limit (3) applies per batch; the run drains: 5 due events in two batches.
+    # The batch size (3) applies per claim; the run goes on: 5 due events in two batches.
     assert once.stdout.strip().splitlines()[-1] == "CLAIMED=5 OK=2 FAIL=2 DEAD=1"
     summary_logs = [json.loads(line) for line in once.stderr.splitlines() if '"retry_run"' in line]
     assert [entry["message"] for entry in summary_logs if entry.get("outcome")] == [

@@ -82,6 +82,30 @@ policy leaves configMapName unset, so this is "<retryPolicy.name>-policy".
 {{- printf "%s-policy" .Values.retryPolicy.name }}
 {{- end }}
 
+{{/*
+The policy file, mounted the same way wherever a retry run can start (the CronJob's pods, and the
+receiver pods where the runbook runs `tenrusl status` and `tenrusl retry once`): the ConfigMap is
+optional (no policy yet, or no operator: the environment's defaults apply), read-only, at the path
+of docs/operator.md. The env entry, the container's volumeMount, and the pod's volume.
+*/}}
+{{- define "tenrusl.policyFileEnv" -}}
+- name: TENRUSL_POLICY_FILE
+  value: /etc/tenrusl/policy/policy.json
+{{- end }}
+
+{{- define "tenrusl.policyVolumeMount" -}}
+- name: policy
+  mountPath: /etc/tenrusl/policy
+  readOnly: true
+{{- end }}
+
+{{- define "tenrusl.policyVolume" -}}
+- name: policy
+  configMap:
+    name: {{ include "tenrusl.policyConfigMapName" . }}
+    optional: true
+{{- end }}
+
 {{/* Where TENRUSL_DATABASE_URL comes from: the bundled PostgreSQL's Secret or an existing one. */}}
 {{- define "tenrusl.databaseUrlRef" -}}
 {{- if .Values.postgresql.enabled -}}

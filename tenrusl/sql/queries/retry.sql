@@ -285,8 +285,9 @@ UPDATE retry_runs
  WHERE id = %(id)s
 
 -- name: recent_retry_runs
--- The last runs, newest first (`tenrusl status`).
-SELECT id, started_at, finished_at, trigger, outcome, lock_backend, claimed, ok, failed, dead, error
+-- The last runs, newest first (`tenrusl status`); cap: the most events the run could handle.
+SELECT id, started_at, finished_at, trigger, outcome, lock_backend, claimed, ok, failed, dead, error,
+       (policy ->> 'cap')::integer AS cap
   FROM retry_runs
  ORDER BY started_at DESC
  LIMIT %(limit)s
