@@ -3,7 +3,7 @@
 -- The receiver reads each event's payment status and reference with the provider rules of
 -- tenrusl/providers/ and stores them (payment_status, payment_provider_ref). A retry used to
 -- re-read them from the stored jsonb payload every time: the claim returned each row's whole
--- payload and the runner parsed it again, the largest per-event cost of a drain
+-- payload and the runner parsed it again, about a quarter of a claim's time
 -- (docs/PERFORMANCE.md, "Retry drain and claim latency"). Now each row also records which
 -- rules wrote those two columns: `extracted_with`, a fingerprint of tenrusl/providers/
 -- (tenrusl.providers.rules_fingerprint). The claim returns the payload only when that is not
