@@ -29,7 +29,7 @@ from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
 from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
 from receiver.providers.base import FORM, JSON, Provider, SignedRequest
-from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, MAX_PROVIDER_REF, PAYMENT_PENDING
+from tenrusl.constants import MAX_EVENT_ID, MAX_EVENT_TYPE, PAYMENT_PENDING
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.providers import EventId, generated_event_id
@@ -158,14 +158,6 @@ def fit_text(value: str | None, limit: int) -> str | None:
         return None
     value = storable_text(value)
     return value[:limit] if len(value) > limit else value
-
-
-def fit_payment_ref(value: str | None) -> str | None:
-    """A reference too long for the column cannot name one of our payments: the event is stored
-    and retried without one. Unstorable text is repaired (it matches no payment either)."""
-    if value is None or len(value) > MAX_PROVIDER_REF:
-        return None
-    return storable_text(value)
 
 
 def envelope(
@@ -298,7 +290,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             event_id_source=event.source,
             event_type=event_type,
             payment_status=fields.payment_status,
-            payment_ref=fit_payment_ref(fields.payment_ref),
+            payment_ref=fields.payment_ref,
             payload_raw=body,
             payload=parsed.stored,
             headers=audit_headers(request),
@@ -345,11 +337,12 @@ def extract(
     """
     spec = provider.spec  # what the notification says: the core's reading of this provider
     try:
+        payment_status, payment_ref = spec.payment_fields(payload)  # what the retry runner reuses
         return Extracted(
             spec.event_id(payload, signed.headers) or generated_event_id(body),
             spec.event_type(payload, signed.headers),
-            spec.payment_status(payload),
-            spec.payment_ref(payload),
+            payment_status,
+            payment_ref,
         )
     except Exception as exc:
         log.warning(

@@ -19,21 +19,21 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
 from retry_job.policy import resolve_policy
-from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED, MAX_PROVIDER_REF
+from tenrusl.constants import EVENT_DEAD, EVENT_PROCESSED
 from tenrusl.errors import DatabaseUnavailable
 from tenrusl.ids import new_id
 from tenrusl.policy import PolicyError, RetryPolicy, effective_cap
 from tenrusl.providers import provider_spec
 from tenrusl.settings import Settings
-from tenrusl.store import ClaimedEvent, Settled, Store
+from tenrusl.store import ClaimedEvent, Settled, SettleItem, Store
 
 log = logging.getLogger("tenrusl.retry")
 
@@ -48,6 +48,20 @@ ABANDON_GRACE_S = 60
 PURGE_LIMIT = 5000
 # Test-only hook: sleep this long before each event, so a test can kill a run mid-batch.
 DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
+
+# Settings of the connections a run uses (retry_job/cli.py opens its pool with them; measured in
+# docs/PERFORMANCE.md, "Retry drain and claim latency"):
+#   * generic plans: the claim and the settle run at every batch. psycopg prepares a statement at
+#     its fifth execution, but PostgreSQL would still plan it again for each execution's values.
+#     Their generic plans are as good (tests/retry_job/test_claim.py holds them: O(batch), no table
+#     scan, whatever the statistics), so they are planned once per connection;
+#   * asynchronous commit: a run's commits do not wait for the WAL flush. Only a crash of the
+#     database server (not of the runner) can lose the last fraction of a second of them, and
+#     every loss leaves a state the runner recovers by itself: WAL is lost as a suffix, so a lost
+#     settle leaves its events `processing` until the lease ends, a lost claim leaves them due,
+#     and re-applying an event is idempotent (a payment leaves `pending` once). What can be lost
+#     is the count of those attempts. The receiver keeps synchronous commit: it acknowledges.
+RUNNER_SESSION = {"plan_cache_mode": "force_generic_plan", "synchronous_commit": "off"}
 
 OK, FAIL, DEAD = "ok", "fail", "dead"
 EXIT_OK, EXIT_DB, EXIT_POLICY = 0, 1, 2
@@ -80,6 +94,18 @@ class RunResult:
             self.dead += 1
         else:
             self.failed += 1
+
+
+@dataclass
+class BatchRead:
+    """A claimed batch after reading: what to settle, and the outcomes already known (dead at
+    claim, or failed while reading)."""
+
+    batch: list[ClaimedEvent]
+    max_attempts: int  # of the policy it was claimed under
+    items: list[SettleItem] = field(default_factory=list)
+    delays: dict[str, int] = field(default_factory=dict)
+    outcomes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,7 +143,7 @@ class Runner:
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
 
     def stop(self) -> None:
-        """SIGTERM: finish the current event, claim nothing more. Leases return the rest."""
+        """SIGTERM: finish the batch in hand, claim nothing more. Leases return the rest."""
         self._stopping = True
 
     # -- the run ---------------------------------------------------------------------------------
@@ -178,80 +204,132 @@ class Runner:
     async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
         """Claim and process batches until done; returns the outcome (completed or paused).
 
-        The cap is computed again after each policy re-read: lowering ``limit`` mid-run (a storm)
-        takes effect at the next batch.
+        A batch is read (per event, in Python), then settled in one statement *together with the
+        next batch's claim*: the two statements run at once on two connections, so the database
+        works on both while neither waits for the other; both finish before the run goes on.
+        Whether to claim again is decided between batches, as before: not when paused, stopping,
+        past the time budget or at the run's cap; then only the batch in hand is settled. The cap
+        is computed again after each policy re-read: lowering ``limit`` mid-run (a storm) takes
+        effect at the next batch.
         """
         started = time.monotonic()
-        while not self._stopping:
-            if policy.paused:
-                log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
-                result.policy = policy.to_file()
-                return "paused"
-            result.cap = effective_cap(policy, self.clock())
-            result.policy = {**policy.to_file(), "cap": result.cap}
-            room = result.cap - result.claimed
-            if room <= 0:
-                log.info(
-                    "the run handled its cap of %d events; the next run continues",
-                    result.cap,
-                    extra={"action": "retry_run", "cap": result.cap},
-                )
-                break
-            batch = await self.store.claim_due_events(
-                limit=min(policy.batch_size, room),
-                lease_seconds=policy.lease_seconds,
-                max_attempts=policy.max_attempts,
-                providers=policy.providers,
-            )
+        read: BatchRead | None = None  # read, waiting to be settled with the next claim
+        while True:
+            limit, outcome = self._next_claim(result, policy, started, holding=read is not None)
+            outcomes, batch = await self._settle_and_claim(read, policy, limit)
+            for each in outcomes:
+                result.count(each)
             if not batch:
-                break
+                return outcome
             result.claimed += len(batch)
-            backoff = Backoff.from_policy(policy)
-            for outcome in await self.process_batch(batch, policy, backoff):
-                result.count(outcome)
-            if time.monotonic() - started >= self.options.time_budget_s:
-                log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
-                break
+            read = await self.read_batch(batch, policy, Backoff.from_policy(policy))
             # Re-read between batches: the operator may pause or retune while we drain.
-            policy = self._policy()
-        return "completed"
+            try:
+                policy = self._policy()
+            except PolicyError:  # the batch in hand is still settled, under the policy it was read
+                for each in (await self._settle_and_claim(read, policy, 0))[0]:
+                    result.count(each)
+                raise
 
-    # -- a batch: extract per event, settle all in one round trip ----------------------------------
+    def _next_claim(
+        self, result: RunResult, policy: RetryPolicy, started: float, *, holding: bool
+    ) -> tuple[int, str]:
+        """How many events to claim next, and the run's outcome if that is none (the drain ends)."""
+        if self._stopping:
+            return 0, "completed"
+        if policy.paused:
+            log.info("retry policy is paused; claiming nothing", extra={"action": "retry_run"})
+            result.policy = policy.to_file()
+            return 0, "paused"
+        if holding and time.monotonic() - started >= self.options.time_budget_s:
+            log.info("time budget reached; the next run continues", extra={"action": "retry_run"})
+            return 0, "completed"
+        result.cap = effective_cap(policy, self.clock())
+        result.policy = {**policy.to_file(), "cap": result.cap}
+        room = result.cap - result.claimed
+        if room <= 0:
+            log.info(
+                "the run handled its cap of %d events; the next run continues",
+                result.cap,
+                extra={"action": "retry_run", "cap": result.cap},
+            )
+            return 0, "completed"
+        return min(policy.batch_size, room), "completed"
+
+    async def _settle_and_claim(
+        self, read: BatchRead | None, policy: RetryPolicy, limit: int
+    ) -> tuple[list[str], list[ClaimedEvent]]:
+        """Settle ``read`` (if any) and claim up to ``limit`` events (if any), at the same time.
+
+        Both always finish (neither is left running when the other fails); then the first error
+        is raised. A settle that failed leaves its events leased: they come back by themselves.
+        """
+        jobs: list[Awaitable[Any]] = []
+        if read is not None:
+            jobs.append(self.settle_batch(read))
+        if limit > 0:
+            jobs.append(
+                self.store.claim_due_events(
+                    limit=limit,
+                    lease_seconds=policy.lease_seconds,
+                    max_attempts=policy.max_attempts,
+                    providers=policy.providers,
+                )
+            )
+        done = await asyncio.gather(*jobs, return_exceptions=True)
+        for each in done:
+            if isinstance(each, BaseException):
+                raise each
+        outcomes = cast(list[str], done[0]) if read is not None else []
+        batch = cast(list[ClaimedEvent], done[-1]) if limit > 0 else []
+        return outcomes, batch
+
+    # -- a batch: read each event, settle all in one statement ------------------------------------
 
     async def process_batch(
         self, batch: list[ClaimedEvent], policy: RetryPolicy, backoff: Backoff
     ) -> list[str]:
-        """Re-apply a claimed batch; returns one outcome (ok, fail, dead) per event.
+        """Re-apply a claimed batch; returns one outcome (ok, fail, dead) per event."""
+        return await self.settle_batch(await self.read_batch(batch, policy, backoff))
 
-        Extraction runs per event (a provider bug fails that event alone); the database work for
-        the whole batch is one statement, so a drain costs one round trip per batch, not per event.
-        If that statement fails, every event of the batch stays leased and comes back by itself.
+    async def read_batch(self, batch: list[ClaimedEvent], policy: RetryPolicy, backoff: Backoff) -> BatchRead:
+        """Per event: its retry delay and what it says about its payment (:meth:`_extract`).
+
+        Reading runs per event, so a provider bug fails that event alone (recorded at once, with
+        its own statement); the database work for the rest of the batch is one statement
+        (:meth:`settle_batch`), so a drain costs a round trip per batch, not per event.
         """
-        outcomes: list[str] = []
-        items: list[tuple[str, str, str | None, int]] = []
-        delays: dict[str, int] = {}
+        read = BatchRead(batch, policy.max_attempts)
         for event in batch:
             if event.status == EVENT_DEAD:
                 log.warning(
                     "webhook event dead: %s", event.last_error, extra={**self._extra(event), "outcome": DEAD}
                 )
-                outcomes.append(DEAD)
+                read.outcomes.append(DEAD)
                 continue
             prev = event.prev_delay_ms if policy.mode == "decorrelated" else None
-            delay_ms = delays[event.id] = backoff.delay(event.attempts, self.rng, prev_ms=prev)
+            delay_ms = read.delays[event.id] = backoff.delay(event.attempts, self.rng, prev_ms=prev)
             try:
                 payment_status, payment_ref = await self._extract(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                outcomes.append(await self._record_error(event, exc, delay_ms, policy))
+                read.outcomes.append(await self._record_error(event, exc, delay_ms, policy))
                 continue
-            items.append((event.id, payment_status, payment_ref, delay_ms))
-        if items:
-            settled = await self.store.retry_apply_batch(items, policy.max_attempts)
-            by_id = {event.id: event for event in batch}
+            read.items.append(SettleItem(event.id, event.provider, payment_status, payment_ref, delay_ms))
+        return read
+
+    async def settle_batch(self, read: BatchRead) -> list[str]:
+        """Apply the read events in one statement; returns every outcome of the batch.
+
+        If that statement fails, every event of it stays leased and comes back by itself.
+        """
+        outcomes = list(read.outcomes)
+        if read.items:
+            settled = await self.store.retry_apply_batch(read.items, read.max_attempts)
+            by_id = {event.id: event for event in read.batch}
             for event_id, state in settled.items():
-                outcomes.append(self._log_settled(by_id[event_id], state, delays[event_id]))
+                outcomes.append(self._log_settled(by_id[event_id], state, read.delays[event_id]))
         return outcomes
 
     async def process(self, event: ClaimedEvent, policy: RetryPolicy, backoff: Backoff) -> str:
@@ -259,18 +337,19 @@ class Runner:
         return (await self.process_batch([event], policy, backoff))[0]
 
     async def _extract(self, event: ClaimedEvent) -> tuple[str, str | None]:
-        """What the stored payload says: the provider's payment status and reference.
+        """What the stored event says about its payment: status and reference.
 
-        The core's reading of the provider (tenrusl/providers/), which needs no secret: a bad
-        provider setting cannot fail an event here (the CLI refuses to start on one instead).
+        The receiver read both with the core's provider rules (tenrusl/providers/) and stored
+        them; when those were this process's rules the claim says so and they are used as they
+        are. Otherwise (an event stored before a rule changed, or by older code) the claim sent
+        the payload and the current rules read it again. No secret is needed: a bad provider
+        setting cannot fail an event here (the CLI refuses to start on one instead).
         """
         if self._debug_delay_s:
             await asyncio.sleep(self._debug_delay_s)
-        spec = provider_spec(event.provider)
-        payment_ref = spec.payment_ref(event.payload)
-        if payment_ref is not None and len(payment_ref) > MAX_PROVIDER_REF:
-            payment_ref = None
-        return spec.payment_status(event.payload), payment_ref
+        if event.fields_current and event.payment_status is not None:
+            return event.payment_status, event.payment_ref
+        return provider_spec(event.provider).payment_fields(event.payload)
 
     async def _record_error(
         self, event: ClaimedEvent, exc: Exception, delay_ms: int, policy: RetryPolicy

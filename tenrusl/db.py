@@ -9,7 +9,7 @@ work opens ``conn.transaction()`` explicitly. Rows are dicts (:data:`Connection`
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tenrusl.errors import DatabaseUnavailable
+from tenrusl.providers import rules_fingerprint
 from tenrusl.settings import Settings
 
 log = logging.getLogger("tenrusl.db")
@@ -51,9 +52,20 @@ def error_kind(exc: BaseException) -> str:
     return "other"
 
 
-def connection_kwargs(settings: Settings) -> dict[str, Any]:
-    """Everything but the row factory, which both callers pass typed (dict rows)."""
-    options = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+def connection_kwargs(settings: Settings, *, session: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Everything but the row factory, which both callers pass typed (dict rows).
+
+    ``tenrusl.extraction_rules`` is this process's provider-rules fingerprint: an event the
+    receiver stores records it (the column default of migration 0010), so the retry runner knows
+    whether the stored payment fields were read by its own rules. ``session``: more settings for
+    every connection of this pool (the retry runner's: retry_job/cli.py, RUNNER_SESSION).
+    """
+    options = (
+        f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
+        f" -c tenrusl.extraction_rules={rules_fingerprint()}"
+    )
+    for name, value in (session or {}).items():
+        options += f" -c {name}={value}"
     return {
         "autocommit": True,
         "connect_timeout": max(1, int(settings.db_connect_timeout_s)),
@@ -73,14 +85,14 @@ def require_url(settings: Settings) -> str:
     return settings.database_url
 
 
-def create_pool(settings: Settings) -> Pool:
+def create_pool(settings: Settings, *, session: Mapping[str, str] | None = None) -> Pool:
     """A closed pool; open it with ``await pool.open()``. It reconnects by itself after an outage."""
     return AsyncConnectionPool(
         require_url(settings),
         connection_class=Connection,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
-        kwargs={**connection_kwargs(settings), "row_factory": dict_row},
+        kwargs={**connection_kwargs(settings, session=session), "row_factory": dict_row},
         open=False,
         timeout=settings.db_connect_timeout_s,
         # 0: a failed connection attempt is retried once at once, then dropped, instead of
@@ -96,9 +108,9 @@ def create_pool(settings: Settings) -> Pool:
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings) -> AsyncIterator[Pool]:
+async def open_pool(settings: Settings, *, session: Mapping[str, str] | None = None) -> AsyncIterator[Pool]:
     """Open the pool without waiting for the database, so a process can start during an outage."""
-    pool = create_pool(settings)
+    pool = create_pool(settings, session=session)
     await pool.open(wait=False)
     try:
         yield pool

@@ -15,9 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from tenrusl.constants import MAX_PROVIDER_REF
 from tenrusl.providers.config import Leeway, Setting
 from tenrusl.providers.fields import Headers, first_string, header
 from tenrusl.providers.payment_status import STATUS_FIELDS, infer_status
+from tenrusl.storable import storable_text
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,16 @@ class ProviderSpec:
 
     def payment_ref(self, payload: Mapping[str, Any]) -> str | None:
         return first_string(payload, self.payment_ref_fields)
+
+    def payment_fields(self, payload: Mapping[str, Any]) -> tuple[str, str | None]:
+        """What the notification says about our payment: its status and its reference.
+
+        What the receiver stores with the event and the retry runner applies. A reference longer
+        than our column cannot name one of our payments: it reads as none (the event is stored and
+        retried with "payment reference not found"). Text PostgreSQL cannot store is repaired (it
+        matches no payment either).
+        """
+        ref = self.payment_ref(payload)
+        if ref is not None:
+            ref = None if len(ref) > MAX_PROVIDER_REF else storable_text(ref)
+        return self.payment_status(payload), ref

@@ -9,7 +9,14 @@ from __future__ import annotations
 from tenrusl.store.events import EventQueries, NewEvent
 from tenrusl.store.models import IdempotencyRecord, IngestResult, Payment, WebhookEvent
 from tenrusl.store.payments import PaymentFilter, PaymentQueries
-from tenrusl.store.retry import ClaimedEvent, EventFilter, ReplayFilter, RetryQueries, Settled
+from tenrusl.store.retry import (
+    ClaimedEvent,
+    EventFilter,
+    ReplayFilter,
+    RetryQueries,
+    Settled,
+    SettleItem,
+)
 
 
 class Store(PaymentQueries, EventQueries, RetryQueries):
@@ -25,6 +32,7 @@ __all__ = [
     "Payment",
     "PaymentFilter",
     "ReplayFilter",
+    "SettleItem",
     "Settled",
     "Store",
     "WebhookEvent",

@@ -6,11 +6,16 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Self
 
+# Each row class's field names, computed once: a retry drain builds two objects per event.
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
 
 class _FromRow:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
         return cls(**{k: v for k, v in row.items() if k in names})
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
+from tenrusl.providers import rules_fingerprint
 from tenrusl.store.base import StoreBase
 from tenrusl.store.models import _FromRow
 
@@ -22,11 +23,16 @@ class ClaimedEvent(_FromRow):
     event_id: str
     status: str
     attempts: int
-    payload: Any
     last_error: str | None
     prev_status: str  # status before the claim
     due_at: datetime | None  # next_retry_at before the claim
     prev_attempt_at: datetime | None  # last_attempt_at before the claim
+    # The payment fields stored with the event, and whether this process's provider rules read
+    # them (tenrusl.providers.rules_fingerprint). Only when they did not is ``payload`` loaded.
+    payment_status: str | None = None
+    payment_ref: str | None = None
+    fields_current: bool = False
+    payload: Any = None
 
     @property
     def prev_delay_ms(self) -> int | None:
@@ -38,6 +44,16 @@ class ClaimedEvent(_FromRow):
             return None
         ms = int((self.due_at - self.prev_attempt_at).total_seconds() * 1000)
         return ms if ms > 0 else None
+
+
+class SettleItem(NamedTuple):
+    """One claimed event to settle: what its payload says, read by this process's rules."""
+
+    id: str
+    provider: str
+    payment_status: str
+    payment_ref: str | None
+    retry_delay_ms: int
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,7 @@ class RetryQueries(StoreBase):
                 "lease_seconds": lease_seconds,
                 "max_attempts": max_attempts,
                 "providers": _providers(providers),
+                "rules": rules_fingerprint(),
             },
         )
         claimed = [ClaimedEvent.from_row(r) for r in rows]
@@ -96,24 +113,28 @@ class RetryQueries(StoreBase):
     ) -> ClaimedEvent | None:
         row = await self.fetch_one(
             "claim_event",
-            {"id": event_id, "force": force, "lease_seconds": lease_seconds, "max_attempts": max_attempts},
+            {
+                "id": event_id,
+                "force": force,
+                "lease_seconds": lease_seconds,
+                "max_attempts": max_attempts,
+                "rules": rules_fingerprint(),
+            },
         )
         return ClaimedEvent.from_row(row) if row else None
 
-    async def retry_apply_batch(
-        self,
-        items: Sequence[tuple[str, str, str | None, int]],
-        max_attempts: int,
-    ) -> dict[str, Settled]:
-        """Settle ``(event id, payment status, payment ref, retry delay ms)`` items in one round trip."""
+    async def retry_apply_batch(self, items: Sequence[SettleItem], max_attempts: int) -> dict[str, Settled]:
+        """Settle claimed events in one round trip; returns each one's state by id."""
         rows = await self.fetch_all(
             "retry_apply_batch",
             {
-                "ids": [i[0] for i in items],
-                "payment_statuses": [i[1] for i in items],
-                "payment_refs": [i[2] for i in items],
-                "retry_delays_ms": [i[3] for i in items],
+                "ids": [i.id for i in items],
+                "providers": [i.provider for i in items],
+                "payment_statuses": [i.payment_status for i in items],
+                "payment_refs": [i.payment_ref for i in items],
+                "retry_delays_ms": [i.retry_delay_ms for i in items],
                 "max_attempts": max_attempts,
+                "rules": rules_fingerprint(),
             },
         )
         return {row["id"]: Settled.from_row(row) for row in rows}

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
+
+import pytest
+from psycopg import sql
 
 from tenrusl.db import Connection
 from tenrusl.sql import queries
@@ -119,29 +123,116 @@ def _node_types(plan: Any) -> list[str]:
     return []
 
 
-async def test_claim_plan_uses_the_partial_due_index(db: Connection) -> None:
-    # 200,000 processed rows outside the index and 1,000 due rows in it.
+async def _plans(db: Connection, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The statement's plan for these values (``custom``) and its ``generic`` plan: the one a
+    prepared statement may switch to after five executions (psycopg prepares a statement after
+    five too), planned without knowing the values, the limit included."""
+    custom = (await fetch_row(db, "EXPLAIN (FORMAT JSON) " + queries[name], params))["QUERY PLAN"]
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    text = re.sub(r"%\((\w+)\)s", positional, queries[name]).replace("%%", "%")
+    await db.execute(f"PREPARE guarded AS {text}")
+    try:
+        await db.execute("SET plan_cache_mode = force_generic_plan")
+        values = sql.SQL(", ").join(sql.Literal(params[n]) for n in names)
+        explain = sql.SQL("EXPLAIN (FORMAT JSON) EXECUTE guarded({})").format(values)
+        row = await (await db.execute(explain)).fetchone()
+        assert row is not None
+        generic = row["QUERY PLAN"]
+    finally:
+        await db.execute("RESET plan_cache_mode")
+        await db.execute("DEALLOCATE guarded")
+    return {
+        kind: json.loads(plan) if isinstance(plan, str) else plan
+        for kind, plan in (("custom", custom), ("generic", generic))
+    }
+
+
+async def _history(db: Connection, rows: int, every: int) -> None:
+    """``rows`` events, every ``every``-th one due (the others processed, outside the due index),
+    and a payment per 10 events. With 201,000 rows and every 200th due, the statistics misjudge
+    the due rows: status and next_retry_at are correlated, the planner multiplies their
+    selectivities and expects about 5, not 1,000. With every row due (a backlog), a generic plan
+    expects a tenth of them per claim; those events carry payloads of a real size (about 600
+    bytes), else the table is so small that reading all of it is rightly the cheapest plan."""
     await db.execute(
         """
         INSERT INTO webhook_events (id, provider, event_id, event_id_source, status, attempts,
-                                    next_retry_at, payload_raw, payload)
+                                    next_retry_at, received_at, payload_raw, payload)
         SELECT 'ev_' || g, 'mock', 'evt_' || g, 'payload',
-               CASE WHEN g % 200 = 0 THEN 'failed' ELSE 'processed' END, 1,
-               now() - interval '1 day' + g * interval '1 ms', convert_to('{}', 'UTF8'), '{}'::jsonb
-          FROM generate_series(1, 201000) g
-        """
+               CASE WHEN g %% %(every)s = 0 THEN 'failed' ELSE 'processed' END, 1,
+               CASE WHEN g %% %(every)s = 0 THEN now() - interval '1 day' + g * interval '1 ms' END,
+               now() - interval '2 days' + g * interval '1 ms', convert_to(p::text, 'UTF8'), p
+          FROM generate_series(1, %(rows)s) g,
+               LATERAL (SELECT CASE WHEN %(every)s = 1 THEN jsonb_build_object('pad', repeat('x', 600))
+                                    ELSE '{}'::jsonb END AS p) x
+        """,
+        {"rows": rows, "every": every},
+    )
+    await db.execute(
+        "INSERT INTO payments (id, provider, provider_ref, amount, currency) "
+        "SELECT 'pay_' || g, 'mock', 'ref_' || g, 1000, 'IDR' FROM generate_series(1, %s) g",
+        (rows // 10,),
     )
     await db.execute("ANALYZE webhook_events")
-    params = {"limit": 200, "lease_seconds": 120, "max_attempts": 22, "providers": None}
-    plan = (await fetch_row(db, "EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], params))["QUERY PLAN"]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    assert "webhook_events_due_idx" in _index_names(plan), json.dumps(plan, indent=1)
-    assert "Seq Scan" not in _node_types(plan)
-    # And with the provider filter, as the operator's `providers` sets it.
-    plan = (
-        await fetch_row(
-            db, "EXPLAIN (FORMAT JSON) " + queries["claim_due_events"], {**params, "providers": ["mock"]}
-        )
-    )["QUERY PLAN"]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    assert "webhook_events_due_idx" in _index_names(plan)
+    await db.execute("ANALYZE payments")
+
+
+HISTORIES = pytest.mark.parametrize(
+    ("rows", "every"), [(201_000, 200), (20_000, 1)], ids=["history", "backlog"]
+)
+
+
+@HISTORIES
+async def test_claim_plan_walks_the_due_index_in_order_and_stops_at_the_limit(
+    db: Connection, rows: int, every: int
+) -> None:
+    """O(batch) whatever the table holds and whatever the statistics say: the partial due index,
+    read in its own order (no Sort, which would read every due row first), and the claimed rows
+    found by primary key (no table scan), in the plan for these values and in the generic one."""
+    await _history(db, rows, every)
+    params = {"limit": 200, "lease_seconds": 120, "max_attempts": 22, "providers": None, "rules": "x"}
+    for providers in (None, ["mock"]):  # and with the operator's `providers` filter
+        for kind, plan in (await _plans(db, "claim_due_events", {**params, "providers": providers})).items():
+            shown = f"{kind} plan, providers={providers}: {json.dumps(plan, indent=1)}"
+            assert "webhook_events_due_idx" in _index_names(plan), shown
+            assert "webhook_events_pkey" in _index_names(plan), shown
+            assert not {"Seq Scan", "Sort", "Incremental Sort"} & set(_node_types(plan)), shown
+
+
+@HISTORIES
+async def test_settle_plan_reaches_every_row_through_a_unique_index(
+    db: Connection, rows: int, every: int
+) -> None:
+    await _history(db, rows, every)
+    ids = [f"ev_{g}" for g in range(every, 201 * every, every)]
+    params = {
+        "ids": ids,
+        "providers": ["mock"] * len(ids),
+        "payment_statuses": ["succeeded"] * len(ids),
+        "payment_refs": [f"ref_{g}" for g in range(len(ids))],
+        "retry_delays_ms": [1000] * len(ids),
+        "max_attempts": 22,
+        "rules": "x",
+    }
+    for kind, plan in (await _plans(db, "retry_apply_batch", params)).items():
+        shown = f"{kind} plan: {json.dumps(plan, indent=1)}"
+        assert {"webhook_events_pkey", "payments_pkey", "payments_provider_ref_unique"} <= _index_names(
+            plan
+        ), shown
+        assert "Seq Scan" not in _node_types(plan), shown
+
+
+def test_both_claims_return_the_same_columns() -> None:
+    """The runner builds a ClaimedEvent from either (a batch claim, or `retry one`'s)."""
+
+    def returning(name: str) -> str:
+        text = queries[name].split("RETURNING", 1)[1]
+        return " ".join(re.sub(r"--[^\n]*", "", text).split())
+
+    assert returning("claim_due_events") == returning("claim_event")

@@ -38,8 +38,10 @@ async def test_sigkill_mid_batch_loses_nothing(db: Connection, base_env: dict[st
     env = {**base_env, "TENRUSL_REDIS_URL": "", "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS": "100"}
     victim = _start(env)
     try:
-        for _ in range(600):  # until the first batch is part done
-            if await _count(db, "status = 'processed'") >= 5:
+        # Until a batch is done and the next one claimed (a batch is settled together with the
+        # next claim; both commit within milliseconds, in either order).
+        for _ in range(600):
+            if await _count(db, "status = 'processed'") >= 5 and await _count(db, "status = 'processing'"):
                 break
             await asyncio.sleep(0.05)
         victim.send_signal(signal.SIGKILL)

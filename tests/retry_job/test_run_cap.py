@@ -141,14 +141,14 @@ async def test_lowering_the_limit_during_a_run_stops_it_at_the_new_cap(
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"version": 2, "limit": 100, "batchSize": 20}))
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
-    original = runner.process_batch
+    original = runner.read_batch
 
-    async def process_batch(*args: Any, **kwargs: Any) -> list[str]:
+    async def read_batch(*args: Any, **kwargs: Any) -> Any:
         # `kubectl tenrusl tune --limit 30` while the first batch runs
         policy.write_text(json.dumps({"version": 2, "limit": 30, "batchSize": 20}))
         return await original(*args, **kwargs)
 
-    runner.process_batch = process_batch  # type: ignore[method-assign]
+    runner.read_batch = read_batch  # type: ignore[method-assign]
     claims = spy_claims(store)
     result = await runner.run()
     assert (result.claimed, result.cap) == (30, 30)

@@ -96,16 +96,38 @@ async def test_the_policy_file_is_reread_between_batches(
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"version": 2, "batchSize": 2}))
     runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
-    original = runner.process_batch
+    original = runner.read_batch
 
-    async def process_batch(*args, **kwargs):
+    async def read_batch(*args, **kwargs):
         # the operator pauses while the first batch runs
         policy.write_text(json.dumps({"version": 2, "batchSize": 2, "paused": True}))
         return await original(*args, **kwargs)
 
-    runner.process_batch = process_batch  # type: ignore[method-assign]
+    runner.read_batch = read_batch  # type: ignore[method-assign]
     result = await runner.run()
     assert (result.outcome, result.claimed) == ("paused", 2)
+    assert result.summary == "CLAIMED=2 OK=0 FAIL=2 DEAD=0"  # the batch in hand was still settled
+
+
+async def test_a_policy_file_broken_mid_run_still_settles_the_batch_in_hand(
+    store: Store, seed: Seed, db: Connection, no_redis_settings: Settings, tmp_path: Path
+) -> None:
+    ids = [await seed(ref="none") for _ in range(3)]
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": 2, "batchSize": 2}))
+    runner = Runner(no_redis_settings.replace(policy_file=str(policy)), store)
+    original = runner.read_batch
+
+    async def read_batch(*args, **kwargs):
+        policy.write_text("{ not json")
+        return await original(*args, **kwargs)
+
+    runner.read_batch = read_batch  # type: ignore[method-assign]
+    result = await runner.run()
+    assert (result.outcome, result.exit_code, result.summary) == ("error", 2, "CLAIMED=2 OK=0 FAIL=2 DEAD=0")
+    statuses = [(await event_row(db, event_id))["status"] for event_id in ids]
+    assert statuses == ["failed", "failed", "failed"]  # two settled (attempt 2), one never claimed
+    assert [(await event_row(db, event_id))["attempts"] for event_id in ids] == [2, 2, 1]
 
 
 def test_policy_layers_defaults_env_file_flags(tmp_path: Path) -> None:

@@ -7,16 +7,19 @@
 -- `processing` with attempts + 1 and a lease: next_retry_at = now() + lease. A runner that dies
 -- holding rows needs no clean-up: when the lease runs out the row is due again and the next
 -- run claims it (that is why `processing` is in the candidate predicate).
-WITH candidate AS (
+WITH candidate AS MATERIALIZED (
     -- Due and retryable. The status list and `next_retry_at <= now()` match the partial index
-    -- webhook_events_due_idx exactly, so the scan walks only retryable rows in due order and its
-    -- cost does not grow with the number of processed or dead events (a test guards the plan).
+    -- webhook_events_due_idx exactly, and the order is the index's own, so the scan walks only
+    -- retryable rows in due order and stops after `limit` of them: its cost is the batch's, not
+    -- the backlog's nor the history's, whatever the statistics say (a test guards the plan; an
+    -- `ORDER BY next_retry_at, id` needed a sort, and misestimated statistics made that a sort of
+    -- every due row: docs/PERFORMANCE.md).
     SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
       FROM webhook_events e
      WHERE e.status IN ('received', 'processing', 'failed')
        AND e.next_retry_at <= now()
        AND (%(providers)s::text[] IS NULL OR e.provider = ANY (%(providers)s::text[]))
-     ORDER BY e.next_retry_at, e.id
+     ORDER BY e.next_retry_at
      LIMIT %(limit)s
      -- Rows another runner has locked are skipped, never waited for: two runners at once
      -- never claim the same row, and neither blocks the other.
@@ -36,15 +39,28 @@ UPDATE webhook_events w
        last_attempt_at = CASE WHEN w.attempts >= %(max_attempts)s THEN w.last_attempt_at ELSE now() END,
        updated_at      = now()
   FROM candidate c
- WHERE w.id = c.id
-RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_error,
-          c.prev_status, c.due_at, c.prev_attempt_at
+       -- The claimed ids as an array: the rows are found through the primary key even in a
+       -- generic (prepared) plan, which cannot know the limit and would otherwise hash-join
+       -- the batch against a scan of the whole table.
+ WHERE w.id = ANY (ARRAY(SELECT id FROM candidate)) AND w.id = c.id
+RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
+          c.prev_status, c.due_at, c.prev_attempt_at,
+          -- What the receiver (or the last attempt) read from the payload, and whether the
+          -- runner's own rules read it (migration 0010) without raising (the receiver then
+          -- stores `extraction_failed` in payload_issues: receiver/webhooks.py). Only when not is
+          -- the payload itself returned, to be read again: most events never send it.
+          w.payment_status, w.payment_provider_ref AS payment_ref,
+          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
+          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
+               ELSE w.payload END AS payload
 
 -- name: claim_event
 -- Claim one event by id (`tenrusl retry one`). Without force it must be due and retryable,
 -- exactly like a batch claim; with force it is claimed even when not due, leased by another
 -- run, or dead, and its attempts may go past max_attempts (one extra attempt per force).
--- A processed event is never claimed.
+-- A processed event is never claimed. Returns what claim_due_events returns.
 WITH candidate AS (
     SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
       FROM webhook_events e
@@ -68,15 +84,72 @@ UPDATE webhook_events w
        updated_at      = now()
   FROM candidate c
  WHERE w.id = c.id
-RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.payload, w.last_error,
-          c.prev_status, c.due_at, c.prev_attempt_at
+RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
+          c.prev_status, c.due_at, c.prev_attempt_at,
+          w.payment_status, w.payment_provider_ref AS payment_ref,
+          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
+          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
+                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
+               ELSE w.payload END AS payload
 
 -- name: retry_apply_batch
--- Re-apply a whole claimed batch in one round trip (arrays in the same order); returns each
--- event's state afterwards, like retry_apply.
-SELECT * FROM tenrusl_retry_apply_batch(%(ids)s::text[], %(payment_statuses)s::text[],
-                                        %(payment_refs)s::text[], %(retry_delays_ms)s::bigint[],
-                                        %(max_attempts)s)
+-- Settle a claimed batch in one set-based statement: the arrays hold, in claim order, each
+-- event's id, provider, payment status and reference (as the runner's rules `rules` read them)
+-- and its retry delay. Per event, the rules of the receiver's ingest:
+--   * the payment it names exists: the guarded transition runs (pending -> final only, so a
+--     final status never moves back or flips) and the event is `processed`;
+--   * no reference, or no such payment (yet): the event is `failed` and due again after its
+--     delay, or `dead` once it made max_attempts attempts.
+-- Returns each event's state afterwards and the payment's status. Nothing here scans a table:
+-- every row is reached through a unique index, whatever plan the statistics suggest.
+WITH item AS MATERIALIZED (
+    SELECT i.id, i.payment_status, i.ref, i.delay_ms, i.ord, p.id AS payment_id, p.status AS payment_was
+      FROM unnest(%(ids)s::text[], %(providers)s::text[], %(payment_statuses)s::text[],
+                  %(payment_refs)s::text[], %(retry_delays_ms)s::bigint[])
+           WITH ORDINALITY AS i (id, provider, payment_status, ref, delay_ms, ord)
+           -- OFFSET 0 keeps this a lookup per event (payments_provider_ref_unique), never a
+           -- join the planner could turn into a scan of every payment.
+      LEFT JOIN LATERAL (SELECT p.id, p.status FROM payments p
+                          WHERE p.provider = i.provider AND p.provider_ref = i.ref
+                         OFFSET 0) p ON true
+), moved AS (
+    -- One transition per payment: the first event of the batch (in claim order) that settles
+    -- it, as if the events were applied one after another. A payment another transaction moved
+    -- meanwhile fails `status = 'pending'` on its new version and is left alone.
+    UPDATE payments p
+       SET status = t.payment_status, updated_at = now()
+      FROM (SELECT DISTINCT ON (payment_id) payment_id, payment_status
+              FROM item
+             WHERE payment_was = 'pending' AND payment_status <> 'pending'
+             ORDER BY payment_id, ord) t
+     WHERE p.id = ANY (ARRAY(SELECT payment_id FROM item
+                              WHERE payment_was = 'pending' AND payment_status <> 'pending'))
+       AND p.id = t.payment_id AND p.status = 'pending'
+    RETURNING p.id, p.status
+)
+UPDATE webhook_events w
+   SET status               = CASE WHEN o.payment_id IS NOT NULL THEN 'processed'
+                                   WHEN w.attempts >= %(max_attempts)s THEN 'dead' ELSE 'failed' END,
+       payment_status       = o.payment_status,
+       payment_provider_ref = o.ref,
+       extracted_with       = %(rules)s,
+       processed_at         = CASE WHEN o.payment_id IS NOT NULL THEN now() ELSE w.processed_at END,
+       next_retry_at        = CASE WHEN o.payment_id IS NOT NULL OR w.attempts >= %(max_attempts)s THEN NULL
+                                   ELSE now() + make_interval(secs => o.delay_ms / 1000.0) END,
+       last_error           = CASE WHEN o.payment_id IS NOT NULL THEN NULL
+                                   ELSE CASE WHEN o.ref IS NULL THEN 'payment reference not found in payload'
+                                             ELSE 'payment not found' END
+                                        || CASE WHEN w.attempts >= %(max_attempts)s
+                                                THEN ' (max attempts ' || %(max_attempts)s || ' reached)'
+                                                ELSE '' END END,
+       last_attempt_at      = now(),
+       updated_at           = now()
+  FROM item o
+  LEFT JOIN moved m ON m.id = o.payment_id
+ WHERE w.id = ANY (%(ids)s::text[]) AND w.id = o.id
+RETURNING w.id, coalesce(m.status, o.payment_was) AS payment_status, w.status, w.attempts,
+          w.next_retry_at, w.last_error
 
 -- name: retry_mark_failed
 -- Processing a claimed event raised: record the error and make it due again after the backoff,
