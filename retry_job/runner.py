@@ -55,12 +55,13 @@ DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 #     its fifth execution, but PostgreSQL would still plan it again for each execution's values.
 #     Their generic plans are as good (tests/retry_job/test_claim.py holds them: O(batch), no table
 #     scan, whatever the statistics), so they are planned once per connection;
-#   * asynchronous commit: a run's commits do not wait for the WAL flush. Only a crash of the
-#     database server (not of the runner) can lose the last fraction of a second of them, and
-#     every loss leaves a state the runner recovers by itself: WAL is lost as a suffix, so a lost
-#     settle leaves its events `processing` until the lease ends, a lost claim leaves them due,
-#     and re-applying an event is idempotent (a payment leaves `pending` once). What can be lost
-#     is the count of those attempts. The receiver keeps synchronous commit: it acknowledges.
+#   * asynchronous commit for the claims: a claim's commit does not wait for the WAL flush. Only
+#     a crash of the database server (not of the runner) can lose the last fraction of a second
+#     of claims, and a lost claim leaves its events due as before (what is lost is the count of
+#     those attempts). The settle, which moves payments, overrides this for its own transaction
+#     (`retry_apply_batch` in tenrusl/sql/queries/retry.sql): a payment status a reader has seen
+#     never goes back after a crash. Its flush also makes every earlier claim durable, because
+#     WAL is flushed in order. The receiver keeps synchronous commit: it acknowledges.
 RUNNER_SESSION = {"plan_cache_mode": "force_generic_plan", "synchronous_commit": "off"}
 
 OK, FAIL, DEAD = "ok", "fail", "dead"
