@@ -195,7 +195,7 @@ class Lease:
     the requests admitted so far, as far as this replica knows, are ``counts - tokens``.
     """
 
-    __slots__ = ("indexes", "counts", "tokens", "size", "taken_at", "blocked_until")
+    __slots__ = ("blocked_until", "counts", "indexes", "size", "taken_at", "tokens")
 
     def __init__(self) -> None:
         self.indexes: tuple[int, ...] = ()

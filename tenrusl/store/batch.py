@@ -136,4 +136,3 @@ def _fail(batch: Sequence[_Pending], exc: BaseException) -> None:
     for item in batch:
         if not item.future.done():
             item.future.set_exception(exc)
-

@@ -70,7 +70,9 @@ async def add_payment(store: Store, ref: str, status: str = "pending") -> None:
 
 async def payment_status(store: Store, ref: str) -> str:
     async with store.pool.connection() as conn:
-        row = await (await conn.execute("SELECT status FROM payments WHERE provider_ref = %s", (ref,))).fetchone()
+        row = await (
+            await conn.execute("SELECT status FROM payments WHERE provider_ref = %s", (ref,))
+        ).fetchone()
     assert row is not None
     return str(row["status"])
 
@@ -108,7 +110,9 @@ async def test_a_batch_answers_each_delivery_as_if_alone(store: CountingStore) -
 
     async with store.pool.connection() as conn:
         rows = await (
-            await conn.execute("SELECT event_id, deliveries, request_id FROM webhook_events ORDER BY event_id")
+            await conn.execute(
+                "SELECT event_id, deliveries, request_id FROM webhook_events ORDER BY event_id"
+            )
         ).fetchall()
     assert {r["event_id"]: r["deliveries"] for r in rows}["evt_old"] == 2
     assert {r["event_id"]: r["request_id"] for r in rows}["evt_applies"] == "req-evt_applies"

@@ -331,11 +331,15 @@ async def test_leases_cut_redis_calls_and_count_every_request(limiter: Any, redi
     assert all(d.allowed for d in decisions)
     assert [d.remaining for d in decisions] == [100_000 - n for n in range(1, 501)]  # exact
     assert calls < 30  # 1, 2, 4, ... 64, 64, ...: not one per request
-    second, minute = [int(await redis_client.get(k)) for k in redis_keys("provider:mock", Limits(1, 1).windows, PINNED)]
+    second, minute = [
+        int(await redis_client.get(k)) for k in redis_keys("provider:mock", Limits(1, 1).windows, PINNED)
+    ]
     assert 500 <= second <= 500 + MAX_LEASE and second == minute  # counted before admitted
 
 
-async def test_unused_tokens_go_back_to_the_minute_when_the_second_ends(limiter: Any, redis_client: Any) -> None:
+async def test_unused_tokens_go_back_to_the_minute_when_the_second_ends(
+    limiter: Any, redis_client: Any
+) -> None:
     one = await limiter(100_000)
     for _ in range(40):
         await one.check("mock", None, now=PINNED)
