@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from receiver.app import create_app
-from receiver.server import run
+from receiver.server import LOOPS, run
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
 from tenrusl.settings import Settings
@@ -22,15 +22,19 @@ from tenrusl.settings import Settings
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
-def serve(settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S) -> None:
+def serve(
+    settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S, loop: str = "auto"
+) -> None:
     """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py)."""
     configure_logging(settings.log_level)
-    run(create_app(settings), settings.host, settings.port, shutdown_timeout=shutdown_timeout)
+    run(create_app(settings), settings.host, settings.port, shutdown_timeout=shutdown_timeout, loop=loop)
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     serve(
-        with_flags(settings, args, {"host": "host", "port": "port"}), shutdown_timeout=args.shutdown_timeout
+        with_flags(settings, args, {"host": "host", "port": "port"}),
+        shutdown_timeout=args.shutdown_timeout,
+        loop=args.loop,
     )
     return 0
 
@@ -45,6 +49,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DEFAULT_SHUTDOWN_TIMEOUT_S,
         metavar="SECONDS",
         help="on SIGTERM, how long requests in flight may take to finish (default 10)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: uvloop, asyncio's own, or auto (uvloop where installed; the default)",
     )
     parser.set_defaults(handler=_run)
 

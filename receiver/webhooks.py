@@ -229,7 +229,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         outcome = "error"
         raise
     finally:
-        metrics.webhooks.labels(name, outcome).inc()
+        metrics.count_webhook(name, outcome)
 
 
 async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.Response:
@@ -301,7 +301,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
         )
     )
     request[DUPLICATE] = result.duplicate
-    request.app[METRICS].webhook_processing.labels(provider.name).observe(time.perf_counter() - started)
+    request.app[METRICS].observe_processing(provider.name, time.perf_counter() - started)
     log.info(
         "webhook stored",
         extra={
