@@ -2,8 +2,8 @@
 
 Each delivery waits for the commit of the batch that holds it, so its 202 still follows its
 own durable write. There is no timer: a delivery that arrives while fewer than ``flushes``
-batches are in flight starts one at once (alone, at low load: one statement as before, on the
-set-based function); deliveries that arrive while all are busy wait and leave together in the
+batches are in flight starts one at once (alone, at low load: the single-delivery statement, as
+without group commit); deliveries that arrive while all are busy wait and leave together in the
 next one, at most ``max_batch`` at a time. The batch grows with the load and costs nothing when
 there is none (docs/PERFORMANCE.md, "Receiver ingest").
 
@@ -95,6 +95,9 @@ class GroupCommit:
             self._running -= 1
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        if len(batch) == 1:  # nothing to coalesce (low load): the single statement is cheaper
+            await self._single(batch[0])
+            return
         events = [item.event for item in batch]
         try:
             results = await self.store.ingest_events(events, self.retry_delay_ms, self.max_attempts)
