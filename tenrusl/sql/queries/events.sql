@@ -10,12 +10,14 @@ SELECT * FROM tenrusl_ingest_event(
 -- name: ingest_events
 -- Store and apply a batch of verified webhooks in one statement and one commit (group commit:
 -- tenrusl_ingest_events in 0011, tenrusl/store/batch.py). Parameters are arrays, one element per
--- delivery; each result row names its delivery by ``n``, its 1-based position.
+-- delivery, sent in binary (``%%(x)b``: no per-element quoting and escaping, which in text form cost
+-- about a fifth of the receiver's CPU); each result row names its delivery by ``n``, its
+-- 1-based position.
 SELECT * FROM tenrusl_ingest_events(
-    %(id)s::text[], %(provider)s::text[], %(event_id)s::text[], %(event_id_source)s::text[],
-    %(event_type)s::text[], %(payment_status)s::text[], %(payment_ref)s::text[],
-    %(payload_raw)s::bytea[], %(payload)s::jsonb[], %(headers)s::jsonb[], %(source_ip)s::text[],
-    %(request_id)s::text[], %(signature_hash)s::text[], %(payload_issues)s::text[],
+    %(id)b::text[], %(provider)b::text[], %(event_id)b::text[], %(event_id_source)b::text[],
+    %(event_type)b::text[], %(payment_status)b::text[], %(payment_ref)b::text[],
+    %(payload_raw)b::bytea[], %(payload)b::jsonb[], %(headers)b::jsonb[], %(source_ip)b::text[],
+    %(request_id)b::text[], %(signature_hash)b::text[], %(payload_issues)b::text[],
     %(retry_delay_ms)s, %(max_attempts)s)
 
 -- name: get_event
