@@ -33,6 +33,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -196,7 +197,7 @@ def drive(
 
 
 def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+    return statistics.median(values)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -361,7 +362,7 @@ def main() -> int:
         with psycopg.connect(db_url) as conn:
             row = conn.execute(
                 "SELECT count(*) FROM webhook_events WHERE id NOT LIKE 'm%' AND provider = 'mock' "
-                "AND event_id NOT LIKE 'evt_l%'"
+                "AND event_id NOT LIKE 'evt_l%' AND event_id NOT LIKE 'evt_prefill_%'"
             ).fetchone()
             stored = row[0] if row else 0
         with psycopg.connect(server_url, autocommit=True) as admin:
