@@ -89,7 +89,7 @@ async def test_a_batch_answers_each_delivery_as_if_alone(store: CountingStore) -
         event("evt_after", ref="pay_1", status="failed"),  # finds it succeeded already
         event("evt_old", ref="pay_2"),  # a redelivery
         event("evt_no_payment", ref="pay_missing"),
-        event("evt_no_ref"),
+        event("evt_no_ref", payload_issues=("extraction_failed", "nul_character")),
     ]
     results = await store.ingest_events(batch, 0, MAX_ATTEMPTS)
     by_id = {e.event_id: r for e, r in zip(batch, results, strict=True)}
@@ -111,9 +111,11 @@ async def test_a_batch_answers_each_delivery_as_if_alone(store: CountingStore) -
     async with store.pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "SELECT event_id, deliveries, request_id FROM webhook_events ORDER BY event_id"
+                "SELECT event_id, deliveries, request_id, payload_issues FROM webhook_events ORDER BY event_id"
             )
         ).fetchall()
+    issues = {r["event_id"]: r["payload_issues"] for r in rows}
+    assert issues["evt_no_ref"] == ["extraction_failed", "nul_character"] and issues["evt_applies"] == []
     assert {r["event_id"]: r["deliveries"] for r in rows}["evt_old"] == 2
     assert {r["event_id"]: r["request_id"] for r in rows}["evt_applies"] == "req-evt_applies"
 
