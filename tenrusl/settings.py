@@ -22,6 +22,11 @@ T = TypeVar("T")
 ENVIRONMENTS = ("production", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 RATE_LIMIT_KEYS = ("provider", "ip", "ip_provider", "provider_ip")
+# Production webhook limits per provider (and client IP): bursts up to 100/s, 50/s sustained over
+# a minute. One receiver process stores about 600-1,600 webhooks/s on the project machine, so a
+# provider at its limit takes at most a sixth of it (docs/configuration.md, "Webhook rate limits").
+RATE_PER_SECOND = 100
+RATE_PER_MINUTE = 3000
 
 
 class SettingsError(ValueError):
@@ -161,9 +166,10 @@ class Settings:
     resume_ramp_minutes: int = KNOB["ramp_minutes"].default
     resume_ramp_floor: int = KNOB["ramp_floor"].default
     policy_file: str | None = None
-    # Webhook rate limits per provider (docs/providers-ops.md).
-    rate_per_second: int = 10
-    rate_per_minute: int = 600
+    # Webhook rate limits per provider (docs/providers-ops.md); the defaults follow from the
+    # throughput one receiver process sustains (docs/configuration.md, "Webhook rate limits").
+    rate_per_second: int = RATE_PER_SECOND
+    rate_per_minute: int = RATE_PER_MINUTE
     rate_key_by: str = "ip_provider"
     rate_overrides: Mapping[str, Any] = field(default_factory=dict)
     trusted_proxies: tuple[str, ...] = ()
@@ -232,9 +238,12 @@ class Settings:
             **{knob.setting: r.knob(knob) for knob in KNOBS},
             scheduler_provider=r.text("", "TENRUSL_SCHEDULER_PROVIDER").lower(),
             policy_file=r.text("", "TENRUSL_POLICY_FILE") or None,
-            rate_per_second=r.integer(10, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
+            rate_per_second=r.integer(RATE_PER_SECOND, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
             rate_per_minute=r.integer(
-                600, "TENRUSL_RATE_WEBHOOKS_PER_MINUTE", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE", minimum=1
+                RATE_PER_MINUTE,
+                "TENRUSL_RATE_WEBHOOKS_PER_MINUTE",
+                "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE",
+                minimum=1,
             ),
             rate_key_by=r.choice("ip_provider", RATE_LIMIT_KEYS, "TENRUSL_WEBHOOK_RATE_LIMIT_KEY_BY"),
             rate_overrides=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON")),
