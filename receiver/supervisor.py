@@ -106,6 +106,7 @@ class Supervisor:
         self.restarts: deque[float] = deque()
         self.signal: int | None = None
         self.metrics_dir = ""
+        self.max_restarts, self.backoff_first_s = MAX_RESTARTS, BACKOFF_FIRST_S  # tests shorten them
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.signal is None:
@@ -185,16 +186,16 @@ class Supervisor:
             return code if code > 0 else EXIT_FAILED
         while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:
             self.restarts.popleft()
-        if len(self.restarts) >= MAX_RESTARTS:
+        if len(self.restarts) >= self.max_restarts:
             log.error(
-                f"worker died; {MAX_RESTARTS} restarts within {RESTART_WINDOW_S:.0f} s already, giving up",
+                f"worker died; {self.max_restarts} restarts within {RESTART_WINDOW_S:.0f} s already, giving up",
                 extra=extra,
             )
             return EXIT_FAILED
         self.restarts.append(now)
         stable = was_ready and now - slot.started_at >= STABLE_S
         slot.failures = 0 if stable else slot.failures + 1
-        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** max(0, slot.failures - 1))
+        delay = min(BACKOFF_MAX_S, self.backoff_first_s * 2 ** max(0, slot.failures - 1))
         slot.restart_at = now + delay
         log.error("worker died; restarting", extra={**extra, "restart_in_s": delay})
         return None
