@@ -187,10 +187,8 @@ class Supervisor:
         while self.restarts and now - self.restarts[0] > RESTART_WINDOW_S:
             self.restarts.popleft()
         if len(self.restarts) >= self.max_restarts:
-            log.error(
-                f"worker died; {self.max_restarts} restarts within {RESTART_WINDOW_S:.0f} s already, giving up",
-                extra=extra,
-            )
+            window = f"{self.max_restarts} restarts within {RESTART_WINDOW_S:.0f} s"
+            log.error(f"worker died; {window} already, giving up", extra=extra)
             return EXIT_FAILED
         self.restarts.append(now)
         stable = was_ready and now - slot.started_at >= STABLE_S
