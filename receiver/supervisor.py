@@ -1,8 +1,8 @@
 """``tenrusl serve --workers N``: N receiver processes sharing one port, and their supervisor.
 
 One aiohttp process uses one core. With N > 1 this process becomes a small supervisor: it starts
-N worker processes (``python -m receiver serve`` afresh, so nothing of this process, a database
-pool least of all, is inherited), each binding the same host:port with ``SO_REUSEPORT``; the
+N worker processes (``python -m receiver``, i.e. ``tenrusl serve``, started afresh, so nothing of
+this process, a database pool least of all, is inherited), each binding the same host:port with ``SO_REUSEPORT``; the
 kernel spreads new connections over the listening workers. The supervisor itself never serves.
 
 * Start-up: the settings are checked here first (a bad one exits 2 before any worker starts). A
