@@ -2,8 +2,9 @@
 
 One aiohttp process uses one core. With N > 1 this process becomes a small supervisor: it starts
 N worker processes (``python -m receiver``, i.e. ``tenrusl serve``, started afresh, so nothing of
-this process, a database pool least of all, is inherited), each binding the same host:port with ``SO_REUSEPORT``; the
-kernel spreads new connections over the listening workers. The supervisor itself never serves.
+this process, a database pool least of all, is inherited), each binding the same host:port with
+``SO_REUSEPORT``; the kernel spreads new connections over the listening workers. The supervisor
+itself never serves.
 
 * Start-up: the settings are checked here first (a bad one exits 2 before any worker starts). A
   worker that exits before it listens on its first start (the port is taken, ...) stops the
