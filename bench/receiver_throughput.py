@@ -140,6 +140,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--port", type=int, default=18099)
+    parser.add_argument("--workers", type=int, default=1, help="tenrusl serve --workers N (minimal: 1)")
     args = parser.parse_args()
     server_url = os.environ.get("TENRUSL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     if not shutil.which("wrk"):
@@ -166,7 +167,7 @@ def main() -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as minimal:
         minimal.write(MINIMAL)
     servers = {
-        "tenrusl": [tenrusl, "serve"],
+        "tenrusl": [tenrusl, "serve", "--workers", str(args.workers)],
         "minimal": [sys.executable, "-P", minimal.name, db_url, str(args.port)],
     }
     base = f"http://127.0.0.1:{args.port}"

@@ -27,6 +27,7 @@ RATE_LIMIT_KEYS = ("provider", "ip", "ip_provider", "provider_ip")
 # provider at its limit takes at most a sixth of it (docs/configuration.md, "Webhook rate limits").
 RATE_PER_SECOND = 100
 RATE_PER_MINUTE = 3000
+MAX_WORKERS = 64
 
 
 class SettingsError(ValueError):
@@ -136,6 +137,8 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # Receiver processes sharing the port (``tenrusl serve --workers``); 1 is a single process.
+    workers: int = 1
     log_level: str = "INFO"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -211,6 +214,7 @@ class Settings:
             redis_url=r.text("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
             host=r.text("127.0.0.1", "TENRUSL_HOST"),
             port=r.integer(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
+            workers=r.integer(1, "TENRUSL_WORKERS", minimum=1, maximum=MAX_WORKERS),
             log_level=r.choice("INFO", LOG_LEVELS, "TENRUSL_LOG_LEVEL", "LOG_LEVEL", upper=True),
             db_pool_min=r.integer(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
             db_pool_max=r.integer(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
