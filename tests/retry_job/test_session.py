@@ -47,10 +47,14 @@ def test_the_settle_commits_synchronously_on_a_run_connection(settings: Settings
         seen: list[str] = []
         for item in ([SettleItem("evt_none", "mock", "succeeded", None, 1000)], []):
             async with store.connection() as conn, conn.transaction():
-                before = await (await conn.execute("SELECT current_setting('synchronous_commit') AS c")).fetchone()
+                before = await (
+                    await conn.execute("SELECT current_setting('synchronous_commit') AS c")
+                ).fetchone()
                 assert before is not None and before["c"] == "off"
                 await store.fetch_all("retry_apply_batch", _settle_params(item), conn=conn)
-                during = await (await conn.execute("SELECT current_setting('synchronous_commit') AS c")).fetchone()
+                during = await (
+                    await conn.execute("SELECT current_setting('synchronous_commit') AS c")
+                ).fetchone()
                 assert during is not None
                 seen.append(during["c"])
         return seen, (await _session(store))[0]
