@@ -53,7 +53,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     them up for each record (the optimisations of Python's logging HOWTO): a quarter of the cost
     of a line, and the retry runner writes one per event (docs/PERFORMANCE.md).
     """
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
