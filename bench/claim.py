@@ -57,7 +57,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.rows import dict_row
 
-from retry_job.runner import RUNNER_SESSION, Runner, RunOptions
+from retry_job.runner import RUN_CONNECTIONS, RUNNER_SESSION, Runner, RunOptions
 from tenrusl.db import open_pool
 from tenrusl.logs import configure_logging
 from tenrusl.migrate import apply_migrations
@@ -249,9 +249,9 @@ def production_logging() -> Iterator[None]:
 async def our_drain(url: str, events: int, batch: int) -> Drain:
     """One real run of the retry runner over the seeded events."""
     # Rescheduled events wait at least a minute, so none comes due again within the drain. The
-    # pool is the one `tenrusl retry once` opens (retry_job/cli.py): two connections, RUNNER_SESSION.
+    # pool is the one `tenrusl retry once` opens (retry_job/cli.py): RUN_CONNECTIONS, RUNNER_SESSION.
     settings = Settings.from_env({"TENRUSL_DATABASE_URL": url, "TENRUSL_RETRY_MIN_DELAY_MS": "60000"})
-    settings = settings.replace(db_pool_min=1, db_pool_max=2)
+    settings = settings.replace(db_pool_min=1, db_pool_max=RUN_CONNECTIONS)
     async with open_pool(settings, session=RUNNER_SESSION) as pool:
         await pool.wait()
         # Claims of `batch`; the per-run cap (policy `limit`) out of the way: this is a drain.

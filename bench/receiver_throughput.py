@@ -201,11 +201,19 @@ def median(values: list[float]) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The largest peak resident set (VmHWM, MB) of the process and its children: with
+    ``--workers`` the workers are the supervisor's children."""
+    peak = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pids += [int(child) for child in (task / "children").read_text().split()]
+    return peak
 
 
 def signed_deliveries(path: str, count: int, nonce: str) -> None:
@@ -260,6 +268,7 @@ def main() -> int:
     parser.add_argument("--no-signed", action="store_true", help="skip the signed (Stripe) figure")
     parser.add_argument("--low-load", action="store_true", help="also measure at concurrency 1")
     parser.add_argument("--prefill", type=int, default=0, help="stored events to load first")
+    parser.add_argument("--workers", type=int, default=1, help="tenrusl serve --workers N (minimal: 1)")
     args = parser.parse_args()
     server_url = os.environ.get("TENRUSL_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("TENRUSL_BENCH_REDIS_URL", "")
@@ -303,7 +312,7 @@ def main() -> int:
         minimal.write(MINIMAL)
     bodies, warm_bodies = (os.path.join(tempfile.gettempdir(), f"{name}-{k}.txt") for k in ("run", "warm"))
     servers = {
-        "tenrusl": [tenrusl, "serve", "--loop", args.loop],
+        "tenrusl": [tenrusl, "serve", "--loop", args.loop, "--workers", str(args.workers)],
         "minimal": [sys.executable, "-P", minimal.name, db_url, str(args.port), args.loop],
     }
     base = f"http://127.0.0.1:{args.port}"

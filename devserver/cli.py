@@ -34,6 +34,25 @@ from tenrusl.settings import Settings
 log = logging.getLogger("tenrusl.dev")
 
 DEV_DIR = Path(".tenrusl") / "dev"
+# Webhook rate limits for dev only: high enough that every command the banner prints (and
+# `tenrusl simulate` at its default concurrency) passes untouched. Production keeps the
+# defaults in tenrusl/settings.py (docs/configuration.md, "Rate limits").
+DEV_RATE_PER_SECOND = 1000
+DEV_RATE_PER_MINUTE = 60_000
+RATE_VARIABLES = (
+    ("rate_per_second", DEV_RATE_PER_SECOND, ("TENRUSL_RATE_WEBHOOKS_PER_SECOND",)),
+    (
+        "rate_per_minute",
+        DEV_RATE_PER_MINUTE,
+        ("TENRUSL_RATE_WEBHOOKS_PER_MINUTE", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE"),
+    ),
+)
+
+
+def dev_rate_limits(settings: Settings) -> Settings:
+    """The dev limits, except where the environment sets a limit itself (then that one holds)."""
+    changes = {field: value for field, value, names in RATE_VARIABLES if settings.variable(*names) is None}
+    return settings.replace(**changes)
 
 
 def demo_commands(settings: Settings, base_url: str, provider_ref: str) -> str:
@@ -124,6 +143,7 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
     env_file: Path | None = None
     if sandbox:
         settings, sandbox_runner, env_file = await start_sandbox(settings)
+    settings = dev_rate_limits(settings)
     if not settings.database_url:
         print(f"starting embedded PostgreSQL in {DEV_DIR / 'pgdata'} ...", flush=True)
         embedded = await asyncio.to_thread(start_postgres, DEV_DIR.resolve(), "tenrusl")
@@ -153,6 +173,8 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
             f"  database:  {'embedded PostgreSQL' if embedded else 'TENRUSL_DATABASE_URL'}\n"
             f"  redis:     {redis_note}\n"
             f"  retries:   {f'every {retry_interval_s:g} s in-process' if ticker else 'off'}\n"
+            f"  limits:    {settings.rate_per_second} webhooks/s and {settings.rate_per_minute}/min per "
+            "provider (dev only; TENRUSL_RATE_WEBHOOKS_PER_SECOND and _PER_MINUTE set others)\n"
             f"  admin key: {settings.admin_key}\n"
             f"  health:    {base_url}/up   ready: {base_url}/ready   metrics: {base_url}/metrics\n\n"
             + simulate_hint(env_file, base_url)

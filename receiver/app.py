@@ -76,11 +76,12 @@ async def mark_shutting_down(app: web.Application) -> None:
     app[STATE]["shutting_down"] = True
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, shared_metrics: bool = False) -> web.Application:
+    """The receiver app; ``shared_metrics``: one of several worker processes (receiver/supervisor.py)."""
     # The gate enforces the webhook cap itself; this only bounds other bodies (payments JSON).
     app = web.Application(middlewares=MIDDLEWARES, client_max_size=settings.webhook_max_payload_bytes + 1)
     app[SETTINGS] = settings
-    app[METRICS] = Metrics()
+    app[METRICS] = Metrics(shared=shared_metrics)
     app[STATE] = {"shutting_down": False}
     app[PROVIDERS] = load_providers(settings)  # a bad provider setting fails here, at start-up
     app[RATE_LIMITER] = RateLimiter(settings, app[METRICS].registry)  # bad overrides fail at start-up

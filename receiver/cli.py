@@ -6,43 +6,73 @@ closes the pool and exits 0. The chart's grace period covers its preStop pause p
 aiohttp reads no more bytes once shutdown begins, so a delivery still uploading its body then is
 never answered (and never acknowledged: the provider retries); the preStop pause, during which
 the Service stops routing here, makes that rare.
+
+``--workers N`` (``TENRUSL_WORKERS``) above 1 runs N such processes on the same port under a
+supervisor (receiver/supervisor.py); each worker shuts down exactly as described above.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 from receiver.app import create_app
 from receiver.server import LOOPS, run
+from receiver.supervisor import supervise
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
-from tenrusl.settings import Settings
+from tenrusl.settings import MAX_WORKERS, Settings
 
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def serve(
-    settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S, loop: str = "auto"
+    settings: Settings,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
+    supervisor_fd: int | None = None,
+    loop: str = "auto",
 ) -> None:
-    """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py)."""
+    """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py).
+
+    ``supervisor_fd``: this process is a worker started by the supervisor, which passes its end
+    of their socket pair; the metrics are then shared with the other workers.
+    """
     configure_logging(settings.log_level)
-    run(create_app(settings), settings.host, settings.port, shutdown_timeout=shutdown_timeout, loop=loop)
+    worker = supervisor_fd is not None
+    app = create_app(settings, shared_metrics=worker)
+    supervisor = socket.socket(fileno=supervisor_fd) if supervisor_fd is not None else None
+    run(
+        app, settings.host, settings.port, shutdown_timeout=shutdown_timeout, supervisor=supervisor, loop=loop
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    serve(
-        with_flags(settings, args, {"host": "host", "port": "port"}),
-        shutdown_timeout=args.shutdown_timeout,
-        loop=args.loop,
-    )
+    settings = with_flags(settings, args, {"host": "host", "port": "port", "workers": "workers"})
+    if settings.workers > 1 and args.supervisor_fd is None:
+        configure_logging(settings.log_level)
+        return supervise(settings, args.shutdown_timeout, loop=args.loop)
+    serve(settings, shutdown_timeout=args.shutdown_timeout, supervisor_fd=args.supervisor_fd, loop=args.loop)
     return 0
+
+
+def _workers(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_WORKERS}")
+    return number
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
     parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="processes sharing the port, one per core (env TENRUSL_WORKERS, default 1)",
+    )
     parser.add_argument(
         "--shutdown-timeout",
         type=float,
@@ -56,6 +86,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default="auto",
         help="event loop: uvloop, asyncio's own, or auto (uvloop where installed; the default)",
     )
+    # Internal: set by the supervisor on the workers it starts (receiver/supervisor.py).
+    parser.add_argument("--supervisor-fd", type=int, help=argparse.SUPPRESS)
     parser.set_defaults(handler=_run)
 
 

@@ -5,6 +5,12 @@ gauges (backlog, events by state, retry runs) come from one snapshot query, cach
 seconds: however many scrapes arrive at once, at most one snapshot query is in flight
 (``Metrics.refresh``), so a scrape storm never becomes a query storm. Every label is bounded:
 routes are templates, providers come from the catalogue, reasons and kinds from fixed sets.
+
+With ``tenrusl serve --workers N`` (N > 1) every worker process writes its counters, histograms
+and gauges to prometheus-client's shared files (``PROMETHEUS_MULTIPROC_DIR``, made fresh by the
+supervisor, receiver/supervisor.py) and ``/metrics`` on any worker reads all of them: totals for
+the whole server. Each gauge states how the workers' values combine (``multiprocess_mode``); with
+one process the mode is ignored and nothing changes.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from tenrusl.constants import FINISHED_RUN_OUTCOMES, RUN_ABANDONED
@@ -167,7 +174,10 @@ SnapshotLoader = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """The receiver's instruments. ``shared``: this process is one of several workers (the
+    supervisor set ``PROMETHEUS_MULTIPROC_DIR``), so rendering reads every worker's files."""
+
+    def __init__(self, *, shared: bool = False) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.http_requests = Counter(
@@ -211,7 +221,13 @@ class Metrics:
         )
         for kind in DB_ERROR_KINDS:  # exported at 0, so rate() sees the first error
             self.db_errors.labels(kind)
-        self.db_up = Gauge("tenrusl_db_up", "1 when the last database check succeeded.", registry=r)
+        # Across workers: the value of the latest check made by any live worker.
+        self.db_up = Gauge(
+            "tenrusl_db_up",
+            "1 when the last database check succeeded.",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
         self.snapshot = DatabaseSnapshot()
         r.register(self.snapshot)
         # Labels are bounded (route templates, methods, statuses, query names), so are these.
@@ -219,6 +235,13 @@ class Metrics:
         self._query_children: dict[str, Any] = {}
         self._webhook_children: dict[tuple[str, str], Any] = {}
         self._processing_children: dict[str, Any] = {}
+        # What /metrics renders: this registry, or (workers) every worker's files plus the
+        # snapshot, which is the database's and the same whichever worker answers.
+        self.exposed = r
+        if shared:
+            self.exposed = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self.exposed)
+            self.exposed.register(self.snapshot)
         self._attempted_at = -float("inf")  # monotonic time of the last refresh attempt
         self._inflight: asyncio.Task[None] | None = None
 
@@ -289,4 +312,4 @@ class Metrics:
             self._inflight = None
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)

@@ -255,6 +255,7 @@ class RateLimiter:
             "1 for the rate-limit backend in use (redis, or local when Redis is absent or down).",
             ["backend"],
             registry=registry,
+            multiprocess_mode="livemax",  # with workers: 1 when any live worker uses that backend
         )
         self._set_backend("local")
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -128,8 +129,21 @@ class ReceiverRunner(web.AppRunner):
         )
 
 
-async def serve_forever(app: web.Application, host: str, port: int, *, shutdown_timeout: float = 10) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (what ``web.run_app`` does)."""
+async def serve_forever(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout: float = 10,
+    supervisor: socket.socket | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (what ``web.run_app`` does).
+
+    ``supervisor``: this process is one worker of ``tenrusl serve --workers N``
+    (receiver/supervisor.py). It binds with ``SO_REUSEPORT`` beside its siblings, sends one byte
+    on this socket once it listens, and shuts down gracefully as on SIGTERM if the supervisor
+    goes away (the socket reads end-of-file), so a killed supervisor never leaves workers behind.
+    """
     runner = ReceiverRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     await runner.setup()
     stop = asyncio.Event()
@@ -137,9 +151,15 @@ async def serve_forever(app: web.Application, host: str, port: int, *, shutdown_
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=True if supervisor is not None else None).start()
+        if supervisor is not None:
+            supervisor.setblocking(False)
+            await loop.sock_sendall(supervisor, READY)
+            loop.add_reader(supervisor, _stop_when_closed, supervisor, stop)
         await stop.wait()
     finally:
+        if supervisor is not None:
+            loop.remove_reader(supervisor)
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
@@ -161,6 +181,21 @@ def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
             raise SystemExit("--loop uvloop: uvloop is not installed") from None
         return None
     return uvloop.new_event_loop
+
+
+READY = b"R"  # a worker's "listening" message to its supervisor
+
+
+def _stop_when_closed(supervisor: socket.socket, stop: asyncio.Event) -> None:
+    try:
+        data = supervisor.recv(64)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""
+    if not data:
+        log.warning("supervisor gone; shutting down", extra={"action": "shutdown"})
+        stop.set()
 
 
 def run(app: web.Application, host: str, port: int, *, loop: str = "auto", **kwargs: Any) -> None:

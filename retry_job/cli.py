@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from retry_job.backoff import Backoff, format_table, human
 from retry_job.lock import REDIS_LOCK_KEY, force_unlock
 from retry_job.policy import ResolvedPolicy, explain_policy, resolve_policy
-from retry_job.runner import EXIT_DB, EXIT_POLICY, RUNNER_SESSION, Runner, RunOptions
+from retry_job.runner import EXIT_DB, EXIT_POLICY, RUN_CONNECTIONS, RUNNER_SESSION, Runner, RunOptions
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
 from tenrusl.logs import configure_logging
@@ -84,8 +84,11 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
     """Run ``work`` on a small pool. DatabaseUnavailable goes up to `tenrusl`, which exits 1."""
 
     async def main() -> T:
-        # A run needs few connections: the claim/settle one, plus the advisory lock's own.
-        async with open_pool(settings.replace(db_pool_min=1, db_pool_max=2), session=RUNNER_SESSION) as pool:
+        # A run's connections: the claim's and the settles' in flight (RUN_CONNECTIONS); the
+        # advisory lock, when used, opens its own.
+        async with open_pool(
+            settings.replace(db_pool_min=1, db_pool_max=RUN_CONNECTIONS), session=RUNNER_SESSION
+        ) as pool:
             return await work(Store(pool))
 
     return asyncio.run(main())

@@ -19,10 +19,11 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from retry_job.backoff import Backoff
 from retry_job.lock import RunLock
@@ -63,6 +64,12 @@ DEBUG_DELAY_ENV = "TENRUSL_RETRY_DEBUG_EVENT_DELAY_MS"
 #     never goes back after a crash. Its flush also makes every earlier claim durable, because
 #     WAL is flushed in order. The receiver keeps synchronous commit: it acknowledges.
 RUNNER_SESSION = {"plan_cache_mode": "force_generic_plan", "synchronous_commit": "off"}
+
+# Settles a run keeps in flight while it claims and reads the next batch (docs/PERFORMANCE.md):
+# their durable commits wait for the WAL flush together, and the database claims meanwhile. A run
+# opens one connection more than that (retry_job/cli.py): the claim's.
+SETTLES_IN_FLIGHT = 2
+RUN_CONNECTIONS = SETTLES_IN_FLIGHT + 1
 
 OK, FAIL, DEAD = "ok", "fail", "dead"
 EXIT_OK, EXIT_DB, EXIT_POLICY = 0, 1, 2
@@ -109,6 +116,10 @@ class BatchRead:
     outcomes: list[str] = field(default_factory=list)
 
 
+# The settles in flight, oldest first: each one's task and the payments its batch names.
+Settling = deque[tuple["asyncio.Task[list[str]]", frozenset[tuple[str, str]]]]
+
+
 @dataclass(frozen=True)
 class RunOptions:
     trigger: str = "cron"
@@ -142,6 +153,8 @@ class Runner:
         self.clock = clock
         self._stopping = False
         self._debug_delay_s = int(settings.value(DEBUG_DELAY_ENV, default="0") or 0) / 1000.0
+        self._resolved: tuple[bytes | None, RetryPolicy] | None = None  # policy file, policy
+        self._backoffs: tuple[RetryPolicy, Backoff] | None = None
 
     def stop(self) -> None:
         """SIGTERM: finish the batch in hand, claim nothing more. Leases return the rest."""
@@ -205,32 +218,87 @@ class Runner:
     async def _drain(self, result: RunResult, policy: RetryPolicy) -> str:
         """Claim and process batches until done; returns the outcome (completed or paused).
 
-        A batch is read (per event, in Python), then settled in one statement *together with the
-        next batch's claim*: the two statements run at once on two connections, so the database
-        works on both while neither waits for the other; both finish before the run goes on.
-        Whether to claim again is decided between batches, as before: not when paused, stopping,
-        past the time budget or at the run's cap; then only the batch in hand is settled. The cap
-        is computed again after each policy re-read: lowering ``limit`` mid-run (a storm) takes
-        effect at the next batch.
+        A batch is claimed, read (per event, in Python) and handed to a settle that runs on its
+        own connection while the run claims and reads the next batches: up to
+        ``SETTLES_IN_FLIGHT`` settles at once, so their durable commits wait for the WAL flush
+        together (PostgreSQL flushes them in one write) while the database works on the next
+        claim. The claims stay one after another, each of its own batch: an event is claimed, so
+        applied, once. A batch that names a payment a settle in flight moves waits for it, so a
+        payment still moves to the first event's status in claim order, as if the batches were
+        applied one after another. Whether to claim again is decided between batches, as before:
+        not when paused, stopping, past the time budget or at the run's cap; the cap is computed
+        again after each policy re-read (lowering ``limit`` mid-run, a storm, takes effect at the
+        next batch). Every settle started is waited for before the run ends, also on an error:
+        a settle that failed leaves its events leased, and they come back by themselves.
         """
+        settling: Settling = deque()
+        try:
+            outcome = await self._claim_batches(result, policy, settling)
+        except BaseException:
+            await self._settle_all(result, settling, raise_error=False)  # the run's error goes on
+            raise
+        await self._settle_all(result, settling, raise_error=True)
+        return outcome
+
+    async def _claim_batches(self, result: RunResult, policy: RetryPolicy, settling: Settling) -> str:
+        """The drain's loop: claim, read, start the settle; returns the outcome."""
         started = time.monotonic()
-        read: BatchRead | None = None  # read, waiting to be settled with the next claim
         while True:
-            limit, outcome = self._next_claim(result, policy, started, holding=read is not None)
-            outcomes, batch = await self._settle_and_claim(read, policy, limit)
-            for each in outcomes:
-                result.count(each)
+            await self._settled(result, settling)
+            limit, outcome = self._next_claim(result, policy, started, holding=result.claimed > 0)
+            if limit <= 0:
+                return outcome
+            batch = await self.store.claim_due_events(
+                limit=limit,
+                lease_seconds=policy.lease_seconds,
+                max_attempts=policy.max_attempts,
+                providers=policy.providers,
+            )
             if not batch:
                 return outcome
             result.claimed += len(batch)
-            read = await self.read_batch(batch, policy, Backoff.from_policy(policy))
-            # Re-read between batches: the operator may pause or retune while we drain.
-            try:
-                policy = self._policy()
-            except PolicyError:  # the batch in hand is still settled, under the policy it was read
-                for each in (await self._settle_and_claim(read, policy, 0))[0]:
-                    result.count(each)
-                raise
+            read = await self.read_batch(batch, policy, self._backoff(policy))
+            payments = frozenset((i.provider, i.payment_ref) for i in read.items if i.payment_ref is not None)
+            await self._settled(result, settling, room=SETTLES_IN_FLIGHT, payments=payments)
+            settling.append((asyncio.create_task(self.settle_batch(read)), payments))
+            # Re-read between batches: the operator may pause or retune while we drain. A broken
+            # policy stops the run; the batches in hand are still settled (_drain).
+            policy = self._policy()
+
+    async def _settled(
+        self,
+        result: RunResult,
+        settling: Settling,
+        *,
+        room: int | None = None,
+        payments: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        """Count the settles that finished, oldest first. With ``room``, also wait for the oldest
+        ones until fewer than ``room`` are in flight and none of them moves one of ``payments``.
+        A settle that failed raises here: the run claims nothing more."""
+        while settling and (
+            settling[0][0].done()
+            or (room is not None and len(settling) >= room)
+            or (payments and any(payments & moving for _, moving in settling))
+        ):
+            task, _ = settling.popleft()
+            for each in await task:
+                result.count(each)
+
+    async def _settle_all(self, result: RunResult, settling: Settling, *, raise_error: bool) -> None:
+        """Wait for every settle in flight and count what they settled; then raise the first
+        settle's error if ``raise_error``."""
+        done = await asyncio.gather(*(task for task, _ in settling), return_exceptions=True)
+        settling.clear()
+        failed: BaseException | None = None
+        for each in done:
+            if isinstance(each, BaseException):
+                failed = failed or each
+            else:
+                for outcome in each:
+                    result.count(outcome)
+        if failed is not None and raise_error:
+            raise failed
 
     def _next_claim(
         self, result: RunResult, policy: RetryPolicy, started: float, *, holding: bool
@@ -256,34 +324,6 @@ class Runner:
             )
             return 0, "completed"
         return min(policy.batch_size, room), "completed"
-
-    async def _settle_and_claim(
-        self, read: BatchRead | None, policy: RetryPolicy, limit: int
-    ) -> tuple[list[str], list[ClaimedEvent]]:
-        """Settle ``read`` (if any) and claim up to ``limit`` events (if any), at the same time.
-
-        Both always finish (neither is left running when the other fails); then the first error
-        is raised. A settle that failed leaves its events leased: they come back by themselves.
-        """
-        jobs: list[Awaitable[Any]] = []
-        if read is not None:
-            jobs.append(self.settle_batch(read))
-        if limit > 0:
-            jobs.append(
-                self.store.claim_due_events(
-                    limit=limit,
-                    lease_seconds=policy.lease_seconds,
-                    max_attempts=policy.max_attempts,
-                    providers=policy.providers,
-                )
-            )
-        done = await asyncio.gather(*jobs, return_exceptions=True)
-        for each in done:
-            if isinstance(each, BaseException):
-                raise each
-        outcomes = cast(list[str], done[0]) if read is not None else []
-        batch = cast(list[ClaimedEvent], done[-1]) if limit > 0 else []
-        return outcomes, batch
 
     # -- a batch: read each event, settle all in one statement ------------------------------------
 
@@ -416,7 +456,29 @@ class Runner:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _policy(self) -> RetryPolicy:
-        return resolve_policy(self.settings, self.options.flags)
+        """The effective policy, read again at each call (between batches). The settings and the
+        flags do not change during a run, so it is resolved again only when the policy file's
+        bytes changed: a drain reads the file (a few microseconds) but does not parse and
+        validate it per batch."""
+        path, content = self.settings.policy_file, None
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    content = fh.read()
+            except FileNotFoundError:
+                pass
+            except OSError:  # unreadable: resolve_policy says why
+                self._resolved = None
+                return resolve_policy(self.settings, self.options.flags)
+        if self._resolved is None or self._resolved[0] != content:
+            self._resolved = (content, resolve_policy(self.settings, self.options.flags))
+        return self._resolved[1]
+
+    def _backoff(self, policy: RetryPolicy) -> Backoff:
+        """The policy's backoff, built again only when the policy changed."""
+        if self._backoffs is None or self._backoffs[0] is not policy:
+            self._backoffs = (policy, Backoff.from_policy(policy))
+        return self._backoffs[1]
 
     async def _fail_early(self, result: RunResult, code: int, error: str) -> RunResult:
         """A run that could not start (bad policy): record it if the database is there."""

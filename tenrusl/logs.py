@@ -25,10 +25,14 @@ _STANDARD = frozenset(
 class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON object; ``extra={...}`` fields become top-level keys."""
 
+    _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second[0]:  # a busy process logs many lines in the same second
+            self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         entry: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._second[1]}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -43,7 +47,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Route every logger to one JSON handler on stderr; safe to call more than once."""
+    """Route every logger to one JSON handler on stderr; safe to call more than once.
+
+    The lines carry none of the caller's file, line, thread or process, so logging does not look
+    them up for each record (the optimisations of Python's logging HOWTO): a quarter of the cost
+    of a line, and the retry runner writes one per event (docs/PERFORMANCE.md).
+    """
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

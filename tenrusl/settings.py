@@ -22,6 +22,12 @@ T = TypeVar("T")
 ENVIRONMENTS = ("production", "development", "test")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 RATE_LIMIT_KEYS = ("provider", "ip", "ip_provider", "provider_ip")
+# Production webhook limits per provider (and client IP): bursts up to 100/s, 50/s sustained over
+# a minute. One receiver process stores about 600-1,600 webhooks/s on the project machine, so a
+# provider at its limit takes at most a sixth of it (docs/configuration.md, "Webhook rate limits").
+RATE_PER_SECOND = 100
+RATE_PER_MINUTE = 3000
+MAX_WORKERS = 64
 
 
 class SettingsError(ValueError):
@@ -131,6 +137,8 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # Receiver processes sharing the port (``tenrusl serve --workers``); 1 is a single process.
+    workers: int = 1
     log_level: str = "INFO"
     db_pool_min: int = 2
     db_pool_max: int = 16
@@ -165,9 +173,10 @@ class Settings:
     resume_ramp_minutes: int = KNOB["ramp_minutes"].default
     resume_ramp_floor: int = KNOB["ramp_floor"].default
     policy_file: str | None = None
-    # Webhook rate limits per provider (docs/providers-ops.md).
-    rate_per_second: int = 10
-    rate_per_minute: int = 600
+    # Webhook rate limits per provider (docs/providers-ops.md); the defaults follow from the
+    # throughput one receiver process sustains (docs/configuration.md, "Webhook rate limits").
+    rate_per_second: int = RATE_PER_SECOND
+    rate_per_minute: int = RATE_PER_MINUTE
     rate_key_by: str = "ip_provider"
     rate_overrides: Mapping[str, Any] = field(default_factory=dict)
     trusted_proxies: tuple[str, ...] = ()
@@ -209,6 +218,7 @@ class Settings:
             redis_url=r.text("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
             host=r.text("127.0.0.1", "TENRUSL_HOST"),
             port=r.integer(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
+            workers=r.integer(1, "TENRUSL_WORKERS", minimum=1, maximum=MAX_WORKERS),
             log_level=r.choice("INFO", LOG_LEVELS, "TENRUSL_LOG_LEVEL", "LOG_LEVEL", upper=True),
             db_pool_min=r.integer(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
             db_pool_max=r.integer(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
@@ -238,9 +248,12 @@ class Settings:
             **{knob.setting: r.knob(knob) for knob in KNOBS},
             scheduler_provider=r.text("", "TENRUSL_SCHEDULER_PROVIDER").lower(),
             policy_file=r.text("", "TENRUSL_POLICY_FILE") or None,
-            rate_per_second=r.integer(10, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
+            rate_per_second=r.integer(RATE_PER_SECOND, "TENRUSL_RATE_WEBHOOKS_PER_SECOND", minimum=1),
             rate_per_minute=r.integer(
-                600, "TENRUSL_RATE_WEBHOOKS_PER_MINUTE", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE", minimum=1
+                RATE_PER_MINUTE,
+                "TENRUSL_RATE_WEBHOOKS_PER_MINUTE",
+                "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE",
+                minimum=1,
             ),
             rate_key_by=r.choice("ip_provider", RATE_LIMIT_KEYS, "TENRUSL_WEBHOOK_RATE_LIMIT_KEY_BY"),
             rate_overrides=MappingProxyType(r.json_object("TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON")),

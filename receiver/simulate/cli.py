@@ -27,6 +27,7 @@ from receiver.simulate.client import (
     TAMPERED,
     Delivery,
     Progress,
+    Redelivery,
     Result,
     Summary,
     create_payment,
@@ -136,8 +137,9 @@ async def run_simulation(args: argparse.Namespace, settings: Settings) -> Summar
             summary.add(result)
             progress.step()
 
-        await send_all(session, url, first, args.concurrency, on_result)
-        await send_all(session, url, duplicates, args.concurrency, on_result)
+        redelivery = Redelivery(args.max_redeliveries, args.max_wait)
+        await send_all(session, url, first, args.concurrency, on_result, redelivery)
+        await send_all(session, url, duplicates, args.concurrency, on_result, redelivery)
         if args.with_payments:
             base = args.url.rstrip("/")
             statuses = await asyncio.gather(
@@ -151,6 +153,9 @@ async def run_simulation(args: argparse.Namespace, settings: Settings) -> Summar
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.concurrency < 1 or args.count < 1:
         print("tenrusl simulate: --count and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    if args.max_redeliveries < 0 or args.max_wait < 0:
+        print("tenrusl simulate: --max-redeliveries and --max-wait cannot be negative", file=sys.stderr)
         return 2
     try:
         summary = asyncio.run(run_simulation(args, settings))
@@ -172,7 +177,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser = commands.add_parser(
         "simulate",
         help="send realistic signed webhooks (with duplicates and tampering) to a receiver",
-        description="Exits 1 when a tampered delivery was accepted or a request failed (5xx/connection).",
+        description=(
+            "Like a provider, redelivers the same bytes after a 429 or 503 once Retry-After has passed. "
+            "Exits 1 when a tampered delivery was accepted, a request failed (5xx/connection), or a "
+            "delivery was still answered 429/503 when its redeliveries ran out."
+        ),
     )
     parser.add_argument("provider", choices=PROVIDERS)
     parser.add_argument("--url", default="http://127.0.0.1:8080", help="receiver base URL")
@@ -189,6 +198,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="create each payment through the API first, then settle it",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout in seconds")
+    parser.add_argument(
+        "--max-redeliveries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="redeliveries of one event after a 429/503, as providers do (default 5; 0: send once)",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait before one redelivery, whatever Retry-After asks (default 30)",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.set_defaults(handler=_simulate)
 

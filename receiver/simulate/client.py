@@ -1,6 +1,8 @@
 """Sending deliveries and judging the answers: the plan, tampering, classification, statistics.
 
 Everything except ``send_all`` and ``create_payment`` is a pure function, tested on its own.
+Like a real provider, ``send_all`` redelivers the same bytes after a 429 or 503, waiting what
+the receiver's ``Retry-After`` asks (capped), a bounded number of times (``Redelivery``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TextIO
 from urllib.parse import quote
 
@@ -26,6 +30,7 @@ OUTCOME_LABELS = {
     "rejected": "rejected (4xx)",
     "error": "errors (5xx/conn)",
 }
+REDELIVER_STATUSES = frozenset({429, 503})  # "not now": a provider sends the same event again later
 
 
 @dataclass(frozen=True)
@@ -39,10 +44,48 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Result:
+    """The final answer to one delivery (after any redeliveries)."""
+
     kind: str
     status: int | None  # None: no HTTP answer (connection error, timeout)
     duplicate: bool
-    latency_s: float
+    latency_s: float  # of the final answer
+    redeliveries: int = 0  # sends after the first, each after a 429 or 503
+    waited_s: float = 0.0  # time spent waiting before those redeliveries
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """How a provider answers a 429 or 503: send the same bytes again later, a bounded number of times.
+
+    The wait is the answer's ``Retry-After`` (seconds or an HTTP date), or 1, 2, 4, ... s when it
+    has none, never more than ``max_wait_s``. ``max_redeliveries=0`` sends each delivery once.
+    """
+
+    max_redeliveries: int = 5
+    max_wait_s: float = 30.0
+
+    def delay(self, retry_after: str | None, redelivery: int, now: float | None = None) -> float:
+        """Seconds to wait before redelivery number ``redelivery`` (1-based)."""
+        asked = parse_retry_after(retry_after, time.time() if now is None else now)
+        fallback = float(2 ** min(redelivery - 1, 16))
+        return max(0.0, min(self.max_wait_s, fallback if asked is None else asked))
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """``Retry-After`` in seconds from now: delta-seconds or an HTTP date (RFC 9110); None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - datetime.fromtimestamp(now, UTC).timestamp())
 
 
 def plan_counts(count: int, duplicate_rate: float, tamper_rate: float) -> tuple[int, int, int]:
@@ -125,10 +168,20 @@ class Summary:
     tampered: Counter[str] = field(default_factory=Counter)  # rejected_401/_other, unjudged, accepted
     latencies_ms: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    delayed: int = 0  # deliveries answered 429/503 at least once, then sent again
+    redeliveries: int = 0  # all the sends after a 429/503
+    waited_s: float = 0.0  # summed over deliveries
+    gave_up: int = 0  # deliveries still answered 429/503 when the redeliveries ran out
 
     def add(self, result: Result) -> None:
         outcome = classify(result.status, result.duplicate)
         self.outcomes[outcome] += 1
+        if result.redeliveries:
+            self.delayed += 1
+            self.redeliveries += result.redeliveries
+            self.waited_s += result.waited_s
+        if result.status in REDELIVER_STATUSES:
+            self.gave_up += 1
         if result.status is not None:
             self.latencies_ms.append(result.latency_s * 1000)
         if result.kind == TAMPERED:
@@ -143,8 +196,11 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        """A tampered delivery accepted, or any 5xx/connection error, fails the run."""
-        return self.tampered["accepted"] == 0 and self.outcomes["error"] == 0
+        """A tampered delivery accepted, a 5xx/connection error, or a delivery given up fails the run.
+
+        A 429 or 503 that a redelivery got past is not a failure: it is how providers behave.
+        """
+        return self.tampered["accepted"] == 0 and self.outcomes["error"] == 0 and self.gave_up == 0
 
 
 def render_summary(s: Summary) -> str:
@@ -164,6 +220,10 @@ def render_summary(s: Summary) -> str:
             f"{s.tampered['unjudged']} not judged (429/5xx), "
             f"{s.tampered['accepted']} accepted unexpectedly"
         )
+    lines.append(
+        f"  redelivered after 429/503: {s.delayed} deliveries delayed "
+        f"({s.redeliveries} redeliveries, {s.waited_s:.1f} s waited in all), {s.gave_up} gave up"
+    )
     p50, p95, p99 = (percentile(s.latencies_ms, p) for p in (50, 95, 99))
     lines.append(f"  latency ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}")
     lines.extend(f"  note: {note}" for note in s.notes)
@@ -192,7 +252,8 @@ class Progress:
             self.stream.flush()
 
 
-async def send_one(session: aiohttp.ClientSession, url: str, delivery: Delivery) -> Result:
+async def send_one(session: aiohttp.ClientSession, url: str, delivery: Delivery) -> tuple[Result, str | None]:
+    """One HTTP request: the result and the answer's ``Retry-After`` header (None if absent)."""
     started = time.perf_counter()
     try:
         async with session.post(url, data=delivery.body, headers=delivery.headers) as resp:
@@ -202,9 +263,10 @@ async def send_one(session: aiohttp.ClientSession, url: str, delivery: Delivery)
                     duplicate = bool((await resp.json())["data"]["result"]["duplicate"])
             else:
                 await resp.read()
-            return Result(delivery.kind, resp.status, duplicate, time.perf_counter() - started)
+            result = Result(delivery.kind, resp.status, duplicate, time.perf_counter() - started)
+            return result, resp.headers.get("Retry-After")
     except (aiohttp.ClientError, TimeoutError):
-        return Result(delivery.kind, None, False, time.perf_counter() - started)
+        return Result(delivery.kind, None, False, time.perf_counter() - started), None
 
 
 async def send_all(
@@ -213,17 +275,50 @@ async def send_all(
     deliveries: Sequence[Delivery],
     concurrency: int,
     on_result: Callable[[Result], None],
+    redelivery: Redelivery | None = None,
 ) -> None:
-    """Send with ``concurrency`` workers, each holding one connection."""
-    queue: asyncio.Queue[Delivery] = asyncio.Queue()
+    """Send with ``concurrency`` workers, each holding one connection; redeliver after a 429/503.
+
+    A delivery waiting out a ``Retry-After`` holds no worker: a timer puts it back at the end of
+    the queue, so the others go on meanwhile. ``on_result`` gets one final result per delivery.
+    """
+    policy = redelivery or Redelivery()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[Delivery, int, float]] = asyncio.Queue()  # delivery, redeliveries, waited
     for delivery in deliveries:
-        queue.put_nowait(delivery)
+        queue.put_nowait((delivery, 0, 0.0))
+    unfinished = len(deliveries)
+    finished = asyncio.Event()
+    if not unfinished:
+        return
 
     async def worker() -> None:
-        while not queue.empty():
-            on_result(await send_one(session, url, queue.get_nowait()))
+        nonlocal unfinished
+        while True:
+            delivery, redeliveries, waited = await queue.get()
+            result, retry_after = await send_one(session, url, delivery)
+            if result.status in REDELIVER_STATUSES and redeliveries < policy.max_redeliveries:
+                wait = policy.delay(retry_after, redeliveries + 1)
+                loop.call_later(wait, queue.put_nowait, (delivery, redeliveries + 1, waited + wait))
+                continue
+            on_result(
+                Result(result.kind, result.status, result.duplicate, result.latency_s, redeliveries, waited)
+            )
+            unfinished -= 1
+            if not unfinished:
+                finished.set()
 
-    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, concurrency))]
+    waiter = asyncio.create_task(finished.wait())
+    try:
+        await asyncio.wait([waiter, *workers], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, *workers):
+            task.cancel()
+        outcomes = await asyncio.gather(waiter, *workers, return_exceptions=True)
+    for outcome in outcomes:  # a worker that failed (not one cancelled here) fails the run
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 async def create_payment(

@@ -1,8 +1,9 @@
 """Every SQL statement TenRusl runs, loaded once from the named blocks in ``queries/*.sql``.
 
 Format of a query file: a block starts with a header line ``-- name: <query_name>`` followed by
-comment lines that describe it, then the statement, with psycopg ``%(param)s`` parameters. Names
-are unique across all files; ``tenrusl.store.Store`` is the only user of this mapping.
+comment lines that describe it, then the statement, with psycopg ``%(param)s`` parameters. Lines
+that hold only a comment are not part of the statement's text. Names are unique across all files;
+``tenrusl.store.Store`` is the only user of this mapping.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from importlib import resources
 from typing import LiteralString
 
 _HEADER = re.compile(r"^-- name: (?P<name>[a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+# Whole-line comments: they explain the statement in the file and are left out of the text sent.
+# psycopg caches the conversion of a statement's parameters only for texts up to 4 kB, and the
+# retry runner's claim and settle run at every batch (docs/PERFORMANCE.md).
+_COMMENT_LINE = re.compile(r"^[ \t]*--.*\n?", re.MULTILINE)
 
 
 def _parse(text: str, origin: str) -> dict[str, str]:
     found: dict[str, str] = {}
     headers = list(_HEADER.finditer(text))
     for here, nxt in zip(headers, [*headers[1:], None], strict=True):
-        body = text[here.end() : nxt.start() if nxt else len(text)].strip()
+        body = _COMMENT_LINE.sub("", text[here.end() : nxt.start() if nxt else len(text)]).strip()
         if not body:
             raise ValueError(f"{origin}: query {here['name']!r} is empty")
         found[here["name"]] = body

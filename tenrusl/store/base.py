@@ -62,17 +62,6 @@ class StoreBase:
             self._failed(exc)
             raise
 
-    @asynccontextmanager
-    async def durable_transaction(self) -> AsyncIterator[Connection]:
-        """A transaction whose commit is flushed before it returns, whatever the connection's mode.
-
-        Sent as one pipeline (BEGIN, SET LOCAL, the caller's statements, COMMIT), so it costs no
-        round trip more than an autocommit statement.
-        """
-        async with self.connection() as conn, conn.pipeline(), conn.transaction():
-            await self._run(conn, "durable_commit", {})
-            yield conn
-
     def _failed(self, exc: BaseException) -> None:
         if self._on_error:
             self._on_error(error_kind(exc))

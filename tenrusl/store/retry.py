@@ -126,25 +126,23 @@ class RetryQueries(StoreBase):
     async def retry_apply_batch(self, items: Sequence[SettleItem], max_attempts: int) -> dict[str, Settled]:
         """Settle claimed events in one round trip; returns each one's state by id.
 
-        The settle moves payments, so it commits durably even on the runner's asynchronously
-        committing connections: a payment status a reader has seen never goes back after a crash
-        of the database server (its flush also makes every earlier claim durable: WAL is flushed
-        in order).
+        The settle moves payments, so its commit is durable even on the runner's asynchronously
+        committing connections (the statement turns synchronous commit on for its own
+        transaction: retry.sql): a payment status a reader has seen never goes back after a crash
+        of the database server.
         """
-        async with self.durable_transaction() as conn:
-            rows = await self.fetch_all(
-                "retry_apply_batch",
-                {
-                    "ids": [i.id for i in items],
-                    "providers": [i.provider for i in items],
-                    "payment_statuses": [i.payment_status for i in items],
-                    "payment_refs": [i.payment_ref for i in items],
-                    "retry_delays_ms": [i.retry_delay_ms for i in items],
-                    "max_attempts": max_attempts,
-                    "rules": rules_fingerprint(),
-                },
-                conn=conn,
-            )
+        rows = await self.fetch_all(
+            "retry_apply_batch",
+            {
+                "ids": [i.id for i in items],
+                "providers": [i.provider for i in items],
+                "payment_statuses": [i.payment_status for i in items],
+                "payment_refs": [i.payment_ref for i in items],
+                "retry_delays_ms": [i.retry_delay_ms for i in items],
+                "max_attempts": max_attempts,
+                "rules": rules_fingerprint(),
+            },
+        )
         return {row["id"]: Settled.from_row(row) for row in rows}
 
     async def retry_mark_failed(

@@ -168,6 +168,55 @@ def test_a_grace_period_shorter_than_the_drain_is_refused(helm: str) -> None:
     assert "terminationGracePeriodSeconds must be at least" in done.stderr
 
 
+def receiver_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    deploy = one(objects, "Deployment", f"{RELEASE}-receiver")
+    return next(c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "receiver")
+
+
+@pytest.mark.parametrize("value_set", SETS)
+def test_one_receiver_process_per_pod_by_default(render: Render, value_set: str) -> None:
+    assert "--workers=1" in receiver_container(render(value_set))["args"]
+
+
+TWO_CORES = {"requests": {"cpu": "2", "memory": "256Mi"}, "limits": {"cpu": "2500m", "memory": "1Gi"}}
+
+
+def test_workers_reach_serve_with_a_core_each_and_the_same_probes_and_drain(render: Render) -> None:
+    single = render("defaults")
+    objects = render("defaults", {"receiver.workers": 2, "receiver.resources": TWO_CORES})
+    receiver = receiver_container(objects)
+    assert "--workers=2" in receiver["args"]
+    assert receiver["resources"] == TWO_CORES
+    before = receiver_container(single)
+    for key in ("startupProbe", "livenessProbe", "readinessProbe", "lifecycle", "ports"):
+        assert receiver[key] == before[key], key  # the supervisor forwards SIGTERM; any worker answers
+    deploy = one(objects, "Deployment", f"{RELEASE}-receiver")
+    pod = deploy["spec"]["template"]["spec"]
+    assert (
+        pod["terminationGracePeriodSeconds"]
+        == one(single, "Deployment", f"{RELEASE}-receiver")["spec"]["template"]["spec"][
+            "terminationGracePeriodSeconds"
+        ]
+    )
+    kubernetes_validate.validate(deploy, KUBE_VERSIONS[-1], strict=True)
+
+
+@pytest.mark.parametrize(
+    ("resources", "message"),
+    [
+        ({"requests": {"cpu": "100m"}}, "requests.cpu of at least 2"),
+        ({"requests": {"cpu": "1.5"}}, "requests.cpu of at least 2"),
+        ({"requests": {"memory": "1Gi"}}, "requests.cpu of at least 2"),
+        ({"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}, "limits.cpu of at least 2"),
+    ],
+)
+def test_workers_without_a_core_each_are_refused(helm: str, resources: dict[str, Any], message: str) -> None:
+    sets = {"receiver.workers": 2, "receiver.resources": resources}
+    done = run_helm(helm, "template", RELEASE, str(CHART), *value_args([], sets), check=False)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize("value_set", SETS)
 def test_every_pod_meets_the_restricted_pod_security_standard_with_a_read_only_root(
     render: Render, value_set: str

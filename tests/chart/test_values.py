@@ -47,6 +47,8 @@ BAD_VALUES: list[tuple[dict[str, Any], str]] = [
     ({"operator": {"metricsPort": 80}}, "/operator/metricsPort"),
     ({"operator": {"metricsPort": "8080"}}, "/operator/metricsPort"),
     ({"retryPolicy": {"mountInReceiver": "yes"}}, "/retryPolicy/mountInReceiver"),
+    ({"receiver": {"workers": 0}}, "/receiver/workers"),
+    ({"receiver": {"workers": "2"}}, "/receiver/workers"),
     (
         {"metrics": {"prometheusRule": {"retryPolicyMaxPauseSeconds": 60}}},
         "/metrics/prometheusRule/retryPolicyMaxPauseSeconds",

@@ -9,6 +9,7 @@ from pathlib import Path
 from tenrusl.constants import PROVIDERS
 from tenrusl.policy import KNOBS
 from tenrusl.providers import provider_spec
+from tenrusl.settings import RATE_PER_MINUTE, RATE_PER_SECOND
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "configuration.md"
@@ -77,3 +78,9 @@ def test_the_retry_rows_state_the_policy_defaults() -> None:
         assert f"| `{knob.default}` |" in row, knob.env
         for alias in knob.aliases:
             assert f"`{alias}`" in row
+
+
+def test_the_rate_limit_rows_state_the_defaults() -> None:
+    doc = documented()
+    assert f"| `{RATE_PER_SECOND}` |" in doc["TENRUSL_RATE_WEBHOOKS_PER_SECOND"]
+    assert f"| `{RATE_PER_MINUTE}` |" in doc["TENRUSL_RATE_WEBHOOKS_PER_MINUTE"]

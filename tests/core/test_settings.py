@@ -13,6 +13,9 @@ def test_defaults_outside_production():
     assert s.env == "development" and s.providers_allowlist == PROVIDERS
     assert s.idempotency_ttl_s >= 86400 and s.webhook_max_payload_bytes == 5 * 1024 * 1024
     assert s.signature_leeway_s == 300 and s.max_retry_attempts >= 1
+    # docs/configuration.md, "Webhook rate limits": bursts to 100/s, 50/s sustained, per provider and IP
+    assert (s.rate_per_second, s.rate_per_minute, s.rate_key_by) == (100, 3000, "ip_provider")
+    assert Settings().rate_per_second == 100 and Settings().rate_per_minute == 3000
 
 
 def test_legacy_names_are_read():

@@ -14,7 +14,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from devserver.cli import DEV_RATE_PER_MINUTE, DEV_RATE_PER_SECOND, dev_rate_limits
 from tenrusl.embedded import free_port
+from tenrusl.settings import Settings
 from tests.rawhttp import request, send_raw
 
 TENRUSL = str(Path(sys.executable).with_name("tenrusl"))
@@ -135,13 +137,49 @@ async def test_dev_starts_an_embedded_postgres_when_no_url_is_given(tmp_path):
     assert (tmp_path / ".tenrusl" / "dev" / "pgdata").is_dir()
 
 
+def without_rate_settings(environ: dict[str, str]) -> dict[str, str]:
+    """The environment minus any webhook rate limit, so dev's own limits are the ones in force."""
+    return {k: v for k, v in environ.items() if not k.startswith(("TENRUSL_RATE_", "TENRUSL_WEBHOOK_RATE_"))}
+
+
+def test_dev_limits_hold_unless_the_environment_sets_a_limit() -> None:
+    dev = dev_rate_limits(Settings.from_env({}))
+    assert (dev.rate_per_second, dev.rate_per_minute) == (DEV_RATE_PER_SECOND, DEV_RATE_PER_MINUTE)
+    production = Settings.from_env({})
+    assert (production.rate_per_second, production.rate_per_minute) != (
+        dev.rate_per_second,
+        dev.rate_per_minute,
+    )
+    own = dev_rate_limits(
+        Settings.from_env(
+            {"TENRUSL_RATE_WEBHOOKS_PER_SECOND": "7", "TENRUSL_WEBHOOK_RATE_LIMIT_PER_MINUTE": "70"}
+        )
+    )
+    assert (own.rate_per_second, own.rate_per_minute) == (7, 70)
+
+
 async def test_every_provider_can_be_simulated_against_dev(db_url, tmp_path):
     port = free_port()
-    env = {**os.environ, "TENRUSL_DATABASE_URL": db_url, "TENRUSL_LOG_LEVEL": "WARNING"}
+    env = {
+        **without_rate_settings(dict(os.environ)),
+        "TENRUSL_DATABASE_URL": db_url,
+        "TENRUSL_LOG_LEVEL": "WARNING",
+    }
     proc, banner = await start_dev(env, tmp_path, "--port", str(port), "--no-retry")
     try:
         assert ". .tenrusl/dev/sandbox.env" in banner
-        sim_env = sandbox_env(tmp_path)
+        assert f"limits:    {DEV_RATE_PER_SECOND} webhooks/s and {DEV_RATE_PER_MINUTE}/min" in banner
+        sim_env = without_rate_settings(sandbox_env(tmp_path))
+        # The command the banner suggests, exactly as printed: no 429 may reach it.
+        printed = next(x for x in banner.splitlines() if " simulate stripe " in x)
+        result = await asyncio.to_thread(
+            subprocess.run, shlex.split(printed), env=sim_env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        assert re.search(r"accepted\s+50\n", result.stdout), result.stdout
+        assert re.search(r"rate limited \(429\)\s+0\n", result.stdout), result.stdout
+        assert "redelivered after 429/503: 0 deliveries delayed" in result.stdout
+        assert "payments created 50, succeeded after the webhooks 50" in result.stdout
         for provider in ("paypal", "amazon_bwp", "dana", "stripe"):
             result = await asyncio.to_thread(
                 subprocess.run,

@@ -123,8 +123,8 @@ def test_overrides_are_parsed_and_validated() -> None:
         }
     )
     default, overrides = parse_limits(settings)
-    assert default == Limits(10, 600)
-    assert overrides == {"stripe": Limits(25, 600), "paypal": Limits(10, 1)}
+    assert default == Limits(100, 3000)  # the defaults (docs/configuration.md, "Webhook rate limits")
+    assert overrides == {"stripe": Limits(25, 3000), "paypal": Limits(100, 1)}
     for bad in ('{"stripe": 5}', '{"stripe": {"per_second": "many"}}'):
         with pytest.raises(SettingsError, match="PROVIDERS_JSON"):
             parse_limits(Settings.from_env({"TENRUSL_WEBHOOK_RATE_LIMIT_PROVIDERS_JSON": bad}))

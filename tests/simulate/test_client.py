@@ -6,24 +6,32 @@ import io
 import json
 import math
 import random
+from collections import Counter
 from urllib.parse import parse_qsl
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from receiver.providers import provider_class
 from receiver.simulate.client import (
     DUPLICATE,
     FRESH,
     TAMPERED,
+    Delivery,
     Progress,
+    Redelivery,
     Result,
     Summary,
     classify,
     flip_char,
+    parse_retry_after,
     percentile,
     plan_counts,
     render_progress,
     render_summary,
+    send_all,
     tamper,
     tamper_header,
 )
@@ -92,23 +100,84 @@ def test_summary_judges_tampered_deliveries_and_errors() -> None:
     s.planned.update({FRESH: 2, DUPLICATE: 1, TAMPERED: 3})
     for result in (
         Result(FRESH, 202, False, 0.010),
-        Result(FRESH, 202, False, 0.020),
+        Result(FRESH, 202, False, 0.020, redeliveries=2, waited_s=3.0),  # 429 twice, then stored
         Result(DUPLICATE, 202, True, 0.030),
         Result(TAMPERED, 401, False, 0.005),
         Result(TAMPERED, 400, False, 0.005),
-        Result(TAMPERED, 429, False, 0.005),
+        Result(TAMPERED, 401, False, 0.005, redeliveries=1, waited_s=1.0),
     ):
         s.add(result)
-    assert s.outcomes == {"accepted": 2, "duplicate": 1, "rejected": 2, "rate_limited": 1}
-    assert s.tampered == {"rejected_401": 1, "rejected_other": 1, "unjudged": 1}
-    assert s.ok
+    assert s.outcomes == {"accepted": 2, "duplicate": 1, "rejected": 3}
+    assert s.tampered == {"rejected_401": 2, "rejected_other": 1}
+    assert (s.delayed, s.redeliveries, s.waited_s, s.gave_up) == (2, 3, 4.0, 0)
+    assert s.ok  # a 429 that a redelivery got past is how providers work, not a failure
     text = render_summary(s)
-    assert "accepted" in text and "p50 7.5" in text and "1 rejected as expected (401)" in text
+    assert "accepted" in text and "p50 7.5" in text and "2 rejected as expected (401)" in text
+    assert (
+        "redelivered after 429/503: 2 deliveries delayed (3 redeliveries, 4.0 s waited in all), 0 gave up"
+        in text
+    )
     s.add(Result(TAMPERED, 202, False, 0.001))
     assert not s.ok
     errored = Summary("mock")
     errored.add(Result(FRESH, None, False, 1.0))
     assert not errored.ok and errored.latencies_ms == []  # no answer, no latency
+    for status in (429, 503):  # still refused when the redeliveries ran out: the event is not stored
+        refused = Summary("mock")
+        refused.add(Result(TAMPERED, status, False, 0.005, redeliveries=5, waited_s=10.0))
+        assert refused.gave_up == 1 and not refused.ok
+        assert refused.tampered["unjudged"] == 1
+
+
+def test_parse_retry_after() -> None:
+    now = 1_700_000_000.0
+    assert parse_retry_after("3", now) == 3.0
+    assert parse_retry_after(" 0 ", now) == 0.0
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:30 GMT", now) == pytest.approx(10.0)  # now + 10 s
+    assert parse_retry_after("Tue, 14 Nov 2023 22:13:00 GMT", now) == 0.0  # in the past: now
+    assert parse_retry_after(None, now) is None
+    assert parse_retry_after("", now) is None
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("-1", now) is None
+
+
+def test_redelivery_delay_honours_retry_after_within_the_cap() -> None:
+    policy = Redelivery(max_redeliveries=5, max_wait_s=30.0)
+    assert policy.delay("1", 1) == 1.0
+    assert policy.delay("40", 1) == 30.0  # capped
+    assert [policy.delay(None, n) for n in (1, 2, 3, 6)] == [1.0, 2.0, 4.0, 30.0]  # no header: doubling
+    assert Redelivery(max_wait_s=0.5).delay("7", 1) == 0.5
+
+
+async def test_send_all_redelivers_the_same_bytes_after_503() -> None:
+    """A receiver that answers 503 (Retry-After: 0) to each body's first delivery, then 202."""
+    seen: Counter[bytes] = Counter()
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        seen[body] += 1
+        if seen[body] == 1:
+            return web.json_response({}, status=503, headers={"Retry-After": "0"})
+        return web.json_response({"data": {"result": {"duplicate": False}}}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    server = TestServer(app)
+    await server.start_server()
+    results: list[Result] = []
+    deliveries = [Delivery(FRESH, f"event-{n}".encode(), {}) for n in range(5)]
+    try:
+        async with aiohttp.ClientSession() as session:
+            url = str(server.make_url("/hook"))
+            await send_all(session, url, deliveries, 2, results.append)
+            assert seen == {d.body: 2 for d in deliveries}  # the same bytes, twice each
+            assert sorted((r.status, r.redeliveries) for r in results) == [(202, 1)] * 5
+            seen.clear()
+            results.clear()
+            await send_all(session, url, deliveries[:2], 2, results.append, Redelivery(max_redeliveries=0))
+            assert [r.status for r in results] == [503, 503] and seen == {d.body: 1 for d in deliveries[:2]}
+    finally:
+        await server.close()
 
 
 def test_progress_bar() -> None:

@@ -198,3 +198,12 @@ nothing to do, and --wait covers a database (the bundled one) that is still star
 {{- randAlphaNum 32 }}
 {{- end }}
 {{- end }}
+
+{{/* A CPU quantity ("500m", "2", 1.5) in millicores; empty is 0. */}}
+{{- define "tenrusl.millicores" -}}
+{{- $v := toString . -}}
+{{- if not $v -}}0
+{{- else if hasSuffix "m" $v -}}{{ trimSuffix "m" $v | int }}
+{{- else -}}{{ mulf (float64 $v) 1000 | int }}
+{{- end -}}
+{{- end }}

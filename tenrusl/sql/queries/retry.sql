@@ -103,6 +103,16 @@ RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
 --     delay, or `dead` once it made max_attempts attempts.
 -- Returns each event's state afterwards and the payment's status. Nothing here scans a table:
 -- every row is reached through a unique index, whatever plan the statistics suggest.
+-- The settle moves payments, so it commits durably even on the runner's asynchronously
+-- committing connections (RUNNER_SESSION in retry_job/runner.py): `set_config(..., true)` turns
+-- synchronous commit on for this statement's own transaction (an autocommit statement is one),
+-- and PostgreSQL reads the setting when that transaction commits, before it reverts local
+-- settings. A payment status a reader has seen never goes back after a crash of the database
+-- server; the flush also makes every earlier claim durable (WAL is flushed in order). In the
+-- statement itself, not a BEGIN / SET LOCAL / COMMIT around it: three statements and a
+-- transaction block less per batch (docs/PERFORMANCE.md). An uncorrelated sub-select in the
+-- WHERE runs once, before the first row, whatever the join order (a one-time filter); a test
+-- holds it (tests/retry_job/test_session.py).
 WITH item AS MATERIALIZED (
     SELECT i.id, i.payment_status, i.ref, i.delay_ms, i.ord, p.id AS payment_id, p.status AS payment_was
       FROM unnest(%(ids)s::text[], %(providers)s::text[], %(payment_statuses)s::text[],
@@ -148,6 +158,7 @@ UPDATE webhook_events w
   FROM item o
   LEFT JOIN moved m ON m.id = o.payment_id
  WHERE w.id = ANY (%(ids)s::text[]) AND w.id = o.id
+   AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'
 RETURNING w.id, coalesce(m.status, o.payment_was) AS payment_status, w.status, w.attempts,
           w.next_retry_at, w.last_error
 

@@ -23,9 +23,3 @@ INSERT INTO schema_migrations (version) VALUES (%(version)s)
 -- name: try_retry_run_lock
 -- The retry run lock when Redis is unavailable: held by this session until it ends.
 SELECT pg_try_advisory_lock(%(key)s) AS taken
-
--- name: durable_commit
--- This transaction's commit waits for the WAL flush even on a connection that commits
--- asynchronously (the retry runner's, RUNNER_SESSION in retry_job/runner.py); for this
--- transaction only.
-SET LOCAL synchronous_commit TO on
