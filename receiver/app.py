@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from receiver.event_types import parse_allowlist
-from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, REDIS, SETTINGS, STATE, STORE
+from receiver.keys import INGEST, METRICS, PROVIDERS, RATE_LIMITER, REDIS, SETTINGS, STATE, STORE
 from receiver.metrics import Metrics
 from receiver.middlewares import MIDDLEWARES, add_response_headers
 from receiver.providers import load_providers
@@ -22,6 +22,7 @@ from receiver.routes import setup_routes
 from tenrusl.db import open_pool
 from tenrusl.settings import Settings
 from tenrusl.store import Store
+from tenrusl.store.batch import GroupCommit
 
 log = logging.getLogger("tenrusl.receiver")
 
@@ -29,8 +30,17 @@ log = logging.getLogger("tenrusl.receiver")
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     async with open_pool(app[SETTINGS]) as pool:
         metrics = app[METRICS]
-        app[STORE] = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
+        app[STORE] = store = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
+        settings = app[SETTINGS]
+        app[INGEST] = ingest = GroupCommit(
+            store,
+            max_batch=settings.ingest_batch_max,
+            flushes=settings.ingest_batch_concurrency,
+            retry_delay_ms=0,  # a stored event that could not be applied is due for a retry at once
+            max_attempts=settings.max_retry_attempts,
+        )
         yield
+        await ingest.close()  # batches in flight commit before the pool closes
 
 
 async def providers_context(app: web.Application) -> AsyncIterator[None]:

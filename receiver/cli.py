@@ -18,7 +18,7 @@ import socket
 import sys
 
 from receiver.app import create_app
-from receiver.server import run
+from receiver.server import LOOPS, run
 from receiver.supervisor import supervise
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
@@ -28,7 +28,10 @@ DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
 
 def serve(
-    settings: Settings, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S, supervisor_fd: int | None = None
+    settings: Settings,
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT_S,
+    supervisor_fd: int | None = None,
+    loop: str = "auto",
 ) -> None:
     """Serve until SIGTERM/SIGINT; malformed HTTP gets the JSON envelope too (receiver/server.py).
 
@@ -39,15 +42,17 @@ def serve(
     worker = supervisor_fd is not None
     app = create_app(settings, shared_metrics=worker)
     supervisor = socket.socket(fileno=supervisor_fd) if supervisor_fd is not None else None
-    run(app, settings.host, settings.port, shutdown_timeout=shutdown_timeout, supervisor=supervisor)
+    run(
+        app, settings.host, settings.port, shutdown_timeout=shutdown_timeout, supervisor=supervisor, loop=loop
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     settings = with_flags(settings, args, {"host": "host", "port": "port", "workers": "workers"})
     if settings.workers > 1 and args.supervisor_fd is None:
         configure_logging(settings.log_level)
-        return supervise(settings, args.shutdown_timeout)
-    serve(settings, shutdown_timeout=args.shutdown_timeout, supervisor_fd=args.supervisor_fd)
+        return supervise(settings, args.shutdown_timeout, loop=args.loop)
+    serve(settings, shutdown_timeout=args.shutdown_timeout, supervisor_fd=args.supervisor_fd, loop=args.loop)
     return 0
 
 
@@ -74,6 +79,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=DEFAULT_SHUTDOWN_TIMEOUT_S,
         metavar="SECONDS",
         help="on SIGTERM, how long requests in flight may take to finish (default 10)",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=LOOPS,
+        default="auto",
+        help="event loop: uvloop, asyncio's own, or auto (uvloop where installed; the default)",
     )
     # Internal: set by the supervisor on the workers it starts (receiver/supervisor.py).
     parser.add_argument("--supervisor-fd", type=int, help=argparse.SUPPRESS)

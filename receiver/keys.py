@@ -12,9 +12,11 @@ from receiver.providers.base import Provider
 from receiver.ratelimit import RateLimiter
 from tenrusl.settings import Settings
 from tenrusl.store import Store
+from tenrusl.store.batch import GroupCommit
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
+INGEST = web.AppKey("ingest", GroupCommit)  # webhook ingest, group-committed
 METRICS = web.AppKey("metrics", Metrics)
 PROVIDERS = web.AppKey("providers", dict[str, Provider])
 STATE = web.AppKey("state", dict[str, Any])  # {"shutting_down": bool}

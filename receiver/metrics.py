@@ -230,6 +230,11 @@ class Metrics:
         )
         self.snapshot = DatabaseSnapshot()
         r.register(self.snapshot)
+        # Labels are bounded (route templates, methods, statuses, query names), so are these.
+        self._http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._query_children: dict[str, Any] = {}
+        self._webhook_children: dict[tuple[str, str], Any] = {}
+        self._processing_children: dict[str, Any] = {}
         # What /metrics renders: this registry, or (workers) every worker's files plus the
         # snapshot, which is the database's and the same whichever worker answers.
         self.exposed = r
@@ -240,8 +245,36 @@ class Metrics:
         self._attempted_at = -float("inf")  # monotonic time of the last refresh attempt
         self._inflight: asyncio.Task[None] | None = None
 
+    def count_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One served request. The labelled children are made once per label set and kept:
+        ``labels()`` checks and hashes its arguments under a lock on every call."""
+        key = (route, method, status)
+        child = self._http_children.get(key)
+        if child is None:
+            child = self._http_children[key] = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route),
+            )
+        child[0].inc()
+        child[1].observe(seconds)
+
+    def count_webhook(self, provider: str, outcome: str) -> None:
+        child = self._webhook_children.get((provider, outcome))
+        if child is None:
+            child = self._webhook_children[(provider, outcome)] = self.webhooks.labels(provider, outcome)
+        child.inc()
+
+    def observe_processing(self, provider: str, seconds: float) -> None:
+        child = self._processing_children.get(provider)
+        if child is None:
+            child = self._processing_children[provider] = self.webhook_processing.labels(provider)
+        child.observe(seconds)
+
     def observe_query(self, name: str, seconds: float) -> None:
-        self.db_query.labels(name).observe(seconds)
+        child = self._query_children.get(name)
+        if child is None:
+            child = self._query_children[name] = self.db_query.labels(name)
+        child.observe(seconds)
 
     def count_db_error(self, kind: str) -> None:
         self.db_errors.labels(kind if kind in DB_ERROR_KINDS else "other").inc()

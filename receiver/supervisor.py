@@ -80,13 +80,13 @@ class Slot:
     exit_codes: list[int] = field(default_factory=list)
 
 
-def worker_command(settings: Settings, shutdown_timeout: float) -> Command:
+def worker_command(settings: Settings, shutdown_timeout: float, loop: str = "auto") -> Command:
     """``python -P -m receiver`` (``tenrusl serve``) as a worker, on the supervisor's host:port."""
 
     def command(fd: int) -> list[str]:
         return [
             sys.executable, "-P", "-m", "receiver",
-            "--host", settings.host, "--port", str(settings.port),
+            "--host", settings.host, "--port", str(settings.port), "--loop", loop,
             "--shutdown-timeout", str(shutdown_timeout), "--supervisor-fd", str(fd),
         ]  # fmt: skip
 
@@ -239,10 +239,12 @@ class Supervisor:
         return clean
 
 
-def supervise(settings: Settings, shutdown_timeout: float, command: Command | None = None) -> int:
+def supervise(
+    settings: Settings, shutdown_timeout: float, command: Command | None = None, loop: str = "auto"
+) -> int:
     """Check the settings as a worker would (a bad one exits 2 here), then run the workers."""
     create_app(settings)  # builds nothing that needs closing: the pool opens only at start-up
     if settings.port == 0:
         raise SettingsError("--workers above 1 needs a fixed port: each worker binds the same one")
-    command = command or worker_command(settings, shutdown_timeout)
+    command = command or worker_command(settings, shutdown_timeout, loop)
     return Supervisor(settings.workers, command, shutdown_timeout=shutdown_timeout).run()

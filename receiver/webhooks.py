@@ -25,7 +25,7 @@ from aiohttp import web
 
 from receiver.errors import ApiError
 from receiver.event_types import check_event_type
-from receiver.keys import METRICS, PROVIDERS, RATE_LIMITER, SETTINGS, STORE
+from receiver.keys import INGEST, METRICS, PROVIDERS, RATE_LIMITER, SETTINGS
 from receiver.media_types import is_json
 from receiver.middlewares import REQUEST_ID
 from receiver.providers.base import FORM, JSON, Provider, SignedRequest
@@ -229,7 +229,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         outcome = "error"
         raise
     finally:
-        metrics.webhooks.labels(name, outcome).inc()
+        metrics.count_webhook(name, outcome)
 
 
 async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.Response:
@@ -282,7 +282,7 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
     event_type = fit_text(fields.event_type, MAX_EVENT_TYPE)
     strict = settings.signature_strict
     check_event_type(settings.allowed_event_types, provider.name, event_type, strict=strict)
-    result = await request.app[STORE].ingest_event(
+    result = await request.app[INGEST].ingest(
         NewEvent(
             id=new_id(),
             provider=provider.name,
@@ -298,12 +298,10 @@ async def _gate(request: web.Request, provider: Provider, settings: Any) -> web.
             request_id=request.get(REQUEST_ID),
             signature_hash=provider.signature_hash(signed),
             payload_issues=issues,
-        ),
-        retry_delay_ms=0,
-        max_attempts=settings.max_retry_attempts,
+        )
     )
     request[DUPLICATE] = result.duplicate
-    request.app[METRICS].webhook_processing.labels(provider.name).observe(time.perf_counter() - started)
+    request.app[METRICS].observe_processing(provider.name, time.perf_counter() - started)
     log.info(
         "webhook stored",
         extra={

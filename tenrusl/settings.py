@@ -144,6 +144,10 @@ class Settings:
     db_pool_max: int = 16
     db_connect_timeout_s: float = 3.0
     db_statement_timeout_ms: int = 5000
+    # Group commit of webhook ingest (tenrusl/store/batch.py): deliveries per statement at most
+    # (1 turns it off) and batches in flight at once.
+    ingest_batch_max: int = 64
+    ingest_batch_concurrency: int = 4
     providers_allowlist: tuple[str, ...] = PROVIDERS
     admin_key: str = ""
     admin_demo_key: str = ""
@@ -220,6 +224,8 @@ class Settings:
             db_pool_max=r.integer(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
             db_connect_timeout_s=r.number(3.0, "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS", minimum=0.1),
             db_statement_timeout_ms=r.integer(5000, "TENRUSL_DB_STATEMENT_TIMEOUT_MS", minimum=0),
+            ingest_batch_max=r.integer(64, "TENRUSL_INGEST_BATCH_MAX", minimum=1, maximum=1000),
+            ingest_batch_concurrency=r.integer(4, "TENRUSL_INGEST_BATCH_CONCURRENCY", minimum=1, maximum=200),
             providers_allowlist=allowlist,
             admin_key=r.text("", "TENRUSL_ADMIN_KEY"),
             admin_demo_key=r.text("", "TENRUSL_ADMIN_DEMO_KEY", "ADMIN_DEMO_KEY"),

@@ -66,8 +66,11 @@ class StoreBase:
         if self._on_error:
             self._on_error(error_kind(exc))
 
-    async def _run(self, conn: Connection, name: str, params: dict[str, Any]) -> AsyncCursor[DictRow]:
-        check_text_params(name, params)
+    async def _run(
+        self, conn: Connection, name: str, params: dict[str, Any], checked: bool = False
+    ) -> AsyncCursor[DictRow]:
+        if not checked:  # checked: the caller ran check_text_params on every value already
+            check_text_params(name, params)
         started = time.perf_counter()
         try:
             return await conn.execute(queries[name], params)
@@ -84,12 +87,16 @@ class StoreBase:
             return await (await self._run(own, name, params or {})).fetchone()
 
     async def fetch_all(
-        self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        conn: Connection | None = None,
+        checked: bool = False,
     ) -> list[DictRow]:
         if conn is not None:
-            return await (await self._run(conn, name, params or {})).fetchall()
+            return await (await self._run(conn, name, params or {}, checked)).fetchall()
         async with self.connection() as own:
-            return await (await self._run(own, name, params or {})).fetchall()
+            return await (await self._run(own, name, params or {}, checked)).fetchall()
 
     async def execute(
         self, name: str, params: dict[str, Any] | None = None, conn: Connection | None = None

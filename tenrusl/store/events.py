@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from tenrusl.store.base import StoreBase
+from tenrusl.store.base import StoreBase, check_text_params
 from tenrusl.store.models import IngestResult, WebhookEvent
 
 
@@ -44,6 +45,45 @@ class EventQueries(StoreBase):
         row = await self.fetch_one("ingest_event", params)
         assert row is not None
         return IngestResult.from_row(row)
+
+    def check_event(self, event: NewEvent) -> None:
+        """Refuse (UnstorableText) a delivery PostgreSQL would refuse, before it joins a batch,
+        so that one bad delivery never fails the others of its batch."""
+        check_text_params("ingest_event", event.__dict__)
+
+    async def ingest_events(
+        self, events: Sequence[NewEvent], retry_delay_ms: int, max_attempts: int
+    ) -> list[IngestResult]:
+        """Store and apply several deliveries in one statement and one commit; results in order.
+
+        The caller checked each event (``check_event``) and put at most one delivery per
+        (provider, event id) in the batch (tenrusl/store/batch.py).
+        """
+        params = {
+            "id": [e.id for e in events],
+            "provider": [e.provider for e in events],
+            "event_id": [e.event_id for e in events],
+            "event_id_source": [e.event_id_source for e in events],
+            "event_type": [e.event_type for e in events],
+            "payment_status": [e.payment_status for e in events],
+            "payment_ref": [e.payment_ref for e in events],
+            "payload_raw": [e.payload_raw for e in events],
+            "payload": [Jsonb(e.payload) for e in events],
+            "headers": [Jsonb(e.headers) for e in events],
+            "source_ip": [e.source_ip for e in events],
+            "request_id": [e.request_id for e in events],
+            "signature_hash": [e.signature_hash for e in events],
+            "payload_issues": [",".join(e.payload_issues) for e in events],
+            "retry_delay_ms": retry_delay_ms,
+            "max_attempts": max_attempts,
+        }
+        rows = await self.fetch_all("ingest_events", params, checked=True)
+        results: list[IngestResult | None] = [None] * len(events)
+        for row in rows:
+            results[row.pop("n") - 1] = IngestResult.from_row(row)
+        missing = [i for i, r in enumerate(results) if r is None]
+        assert not missing, f"tenrusl_ingest_events answered no row for deliveries {missing}"
+        return results  # type: ignore[return-value]
 
     async def get_event(self, event_id: str) -> WebhookEvent | None:
         row = await self.fetch_one("get_event", {"id": event_id})

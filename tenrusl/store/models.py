@@ -45,7 +45,7 @@ class IdempotencyRecord(_FromRow):
 
 @dataclass(frozen=True)
 class IngestResult(_FromRow):
-    """What tenrusl_ingest_event reports about a delivery."""
+    """What tenrusl_ingest_event (or, per delivery, tenrusl_ingest_events) reports about a delivery."""
 
     id: str
     duplicate: bool

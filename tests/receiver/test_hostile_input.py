@@ -15,7 +15,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from receiver.middlewares import error_middleware
+from receiver.keys import METRICS
+from receiver.metrics import Metrics
+from receiver.middlewares import MIDDLEWARES
 from tenrusl.db import open_pool
 from tenrusl.errors import UnstorableText
 from tenrusl.store import Store
@@ -417,7 +419,8 @@ async def test_unstorable_text_that_slipped_through_is_a_400_not_a_500() -> None
     async def handler(request: web.Request) -> web.Response:
         raise UnstorableText("some_query", "some_param")
 
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=MIDDLEWARES)
+    app[METRICS] = Metrics()
     app.router.add_get("/x", handler)
     async with TestClient(TestServer(app)) as http:
         resp = await http.get("/x")

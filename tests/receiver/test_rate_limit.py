@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -13,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from receiver.keys import METRICS, RATE_LIMITER
 from receiver.providers.mock import MockProvider
 from receiver.ratelimit import (
+    MAX_LEASE,
+    Lease,
     Limits,
     LocalCounter,
     RateLimiter,
@@ -276,3 +279,84 @@ async def test_without_redis_url_the_local_limiter_is_used(
     pin(client)
     assert [(await post(client, n)).status for n in range(2)] == [202, 429]
     assert backend_gauge(client, "local") == 1
+
+
+# --- leases: Redis counts every admitted request first, without a round trip per request -------
+
+
+def test_lease_spends_its_tokens_then_asks_again() -> None:
+    lease = Lease()
+    assert lease.take((5, 0)) is None  # nothing leased yet
+    assert lease.next_size(now=5.0) == 1
+    lease.renew((5, 0), 3, [3, 3], now=5.0)  # Redis counted 3 (ours); the counts include them
+    assert [lease.take((5, 0)) for _ in range(3)] == [[1, 1], [2, 2], [3, 3]]
+    assert lease.take((5, 0)) is None
+    assert lease.next_size(now=5.1) == 2  # used up fast: the next lease is twice as large
+    lease.renew((5, 0), 2, [5, 5], now=5.1)
+    assert lease.take((6, 0)) is None  # a new second: the lease no longer applies
+    assert lease.refunds((6, 0)) == [0, 2]  # its unused tokens go back to the minute only
+    assert lease.refunds((60, 1)) == [0, 0]  # nothing goes back to a window that has ended
+    assert lease.next_size(now=9.0) == 1  # not used up (or slowly): halved
+
+
+@pytest.fixture
+async def limiter(make_settings: Any, redis_client: Any) -> Any:
+    """A limiter on the test Redis database (emptied by redis_client), with its own client."""
+
+    async def factory(per_second: int, per_minute: int = 100_000) -> RateLimiter:
+        settings = make_settings(
+            TENRUSL_RATE_WEBHOOKS_PER_SECOND=str(per_second),
+            TENRUSL_RATE_WEBHOOKS_PER_MINUTE=str(per_minute),
+            TENRUSL_WEBHOOK_RATE_LIMIT_KEY_BY="provider",
+        )
+        made = RateLimiter(settings)
+        made.attach(redis_client)
+        return made
+
+    return factory
+
+
+async def test_leases_cut_redis_calls_and_count_every_request(limiter: Any, redis_client: Any) -> None:
+    one = await limiter(100_000)
+    calls = 0
+    script = one._script
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await script(**kwargs)
+
+    one._script = counting
+    decisions = [await one.check("mock", None, now=PINNED) for _ in range(500)]
+    assert all(d.allowed for d in decisions)
+    assert [d.remaining for d in decisions] == [100_000 - n for n in range(1, 501)]  # exact
+    assert calls < 30  # 1, 2, 4, ... 64, 64, ...: not one per request
+    second, minute = [
+        int(await redis_client.get(k)) for k in redis_keys("provider:mock", Limits(1, 1).windows, PINNED)
+    ]
+    assert 500 <= second <= 500 + MAX_LEASE and second == minute  # counted before admitted
+
+
+async def test_unused_tokens_go_back_to_the_minute_when_the_second_ends(
+    limiter: Any, redis_client: Any
+) -> None:
+    one = await limiter(100_000)
+    for _ in range(40):
+        await one.check("mock", None, now=PINNED)
+    await one.check("mock", None, now=PINNED + 1)  # the next second, the same minute
+    lease = one.leases["provider:mock"]
+    minute_key = redis_keys("provider:mock", Limits(1, 1).windows, PINNED)[1]
+    assert int(await redis_client.get(minute_key)) == 41 + lease.tokens  # 41 admitted, the rest leased
+
+
+async def test_replicas_together_never_admit_more_than_the_limit(limiter: Any) -> None:
+    a, b = await limiter(50), await limiter(50)
+
+    async def burst(replica: RateLimiter) -> list[bool]:
+        decisions = await asyncio.gather(*(replica.check("mock", None, now=PINNED) for _ in range(80)))
+        return [d.allowed for d in decisions]
+
+    got_a, got_b = await asyncio.gather(burst(a), burst(b))
+    assert sum(got_a) + sum(got_b) == 50  # not one more; and none lost while both had requests
+    refused = await a.check("mock", None, now=PINNED)
+    assert not refused.allowed and refused.headers()["Retry-After"] == "1"

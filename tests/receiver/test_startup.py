@@ -11,6 +11,7 @@ import pytest
 
 from receiver.app import create_app
 from receiver.keys import PROVIDERS
+from receiver.server import loop_factory
 from tenrusl.embedded import free_port
 from tenrusl.settings import Settings, SettingsError
 
@@ -51,3 +52,24 @@ def test_serve_exits_2_naming_the_variable(base_env: dict[str, str]) -> None:
     )
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "TENRUSL_DANA_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_loop_choice() -> None:
+    """``--loop auto`` is uvloop where installed (it is a dependency), ``asyncio`` the stdlib's."""
+    import uvloop
+
+    assert loop_factory("asyncio") is None
+    assert loop_factory("auto") is uvloop.new_event_loop
+    assert loop_factory("uvloop") is uvloop.new_event_loop
+
+
+def test_serve_refuses_an_unknown_loop(base_env: dict[str, str]) -> None:
+    env = {**os.environ, **base_env, "TENRUSL_PORT": str(free_port())}
+    result = subprocess.run(
+        [sys.executable, "-P", "-m", "tenrusl.cli", "serve", "--loop", "trio"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "--loop" in result.stderr, (result.stdout, result.stderr)
