@@ -41,8 +41,13 @@ def test_a_provider_outside_the_allowlist_is_not_checked(make_settings: Callable
     assert set(providers) == {"mock"}
 
 
-def test_serve_exits_2_naming_the_variable(base_env: dict[str, str]) -> None:
-    env = {**os.environ, **base_env, "TENRUSL_DANA_PUBLIC_KEY": "not-a-key", "TENRUSL_PORT": str(free_port())}
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TENRUSL_DANA_PUBLIC_KEY", "not-a-key"), ("TENRUSL_WORKERS", "0")],
+)
+def test_serve_exits_2_naming_the_variable(base_env: dict[str, str], variable: str, value: str) -> None:
+    """A bad setting stops ``tenrusl serve`` (and the workers' supervisor) before anything starts."""
+    env = {**os.environ, **base_env, variable: value, "TENRUSL_PORT": str(free_port())}
     result = subprocess.run(
         [sys.executable, "-P", "-m", "tenrusl.cli", "serve"],
         env=env,
@@ -51,7 +56,7 @@ def test_serve_exits_2_naming_the_variable(base_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "TENRUSL_DANA_PUBLIC_KEY" in result.stderr and "Traceback" not in result.stderr
+    assert variable in result.stderr and "Traceback" not in result.stderr
 
 
 def test_loop_choice() -> None:

@@ -255,19 +255,6 @@ def test_a_worker_that_cannot_start_stops_the_server(base_env: dict[str, str], t
     assert server.metrics_dirs() == []
 
 
-def test_bad_worker_count_exits_2(base_env: dict[str, str]) -> None:
-    env = {**os.environ, **base_env, "TENRUSL_WORKERS": "0"}
-    result = subprocess.run(
-        [sys.executable, "-P", "-m", "tenrusl.cli", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2, result.stderr
-    assert "TENRUSL_WORKERS" in result.stderr
-
-
 # A stand-in worker: says it listens, then dies after a moment, every time it is started.
 _DYING = "import socket, sys, time; socket.socket(fileno=int(sys.argv[1])).send(b'R'); time.sleep(0.2); sys.exit(3)"
 
