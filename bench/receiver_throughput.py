@@ -252,6 +252,33 @@ class Server:
         self.process.wait(10)
 
 
+def measure(
+    command: list[str],
+    env: dict[str, str],
+    base: str,
+    script: str,
+    warm_s: int,
+    duration: int,
+    connections: int,
+    warm_args: list[str],
+    run_args: list[str],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """One server started fresh, warmed up, then measured: (warm-up, run with its peak RSS)."""
+    with Server(command, env, base) as server:
+        warm = drive(base, script, warm_s, connections, warm_args)
+        r = drive(base, script, duration, connections, run_args)
+    r["rss_mb"] = server.rss_mb
+    return warm, r
+
+
+def report(run: int, label: str, scheme: str, r: dict[str, float]) -> None:
+    print(
+        f"run {run + 1} {label:8} {scheme:7}: {r['rps']:8.0f} req/s  p50 {r['p50']:7.2f} ms  "
+        f"p99 {r['p99']:7.2f} ms  non-2xx {int(r['non2xx'])}  peak RSS {r['rss_mb']:.0f} MB",
+        flush=True,
+    )
+
+
 def stat(values: list[dict[str, float]], key: str) -> float:
     return median([v[key] for v in values])
 
@@ -328,34 +355,40 @@ def main() -> int:
     try:
         for run in range(args.runs):
             for label, command in servers.items():
-                with Server(command, env, base) as server:
-                    warm = drive(base, script.name, 3, args.connections, [f"w{run}{label}"])
-                    r = drive(base, script.name, args.duration, args.connections, [f"r{run}{label}"])
-                    if label == "tenrusl":
-                        acknowledged += warm["requests"] - warm["non2xx"] + r["requests"] - r["non2xx"]
-                r["rss_mb"] = server.rss_mb
-                results[label].append(r)
-                print(
-                    f"run {run + 1} {label:8} mock   : {r['rps']:8.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                    f"p99 {r['p99']:7.2f} ms  non-2xx {int(r['non2xx'])}  peak RSS {server.rss_mb:.0f} MB",
-                    flush=True,
+                warm, r = measure(
+                    command,
+                    env,
+                    base,
+                    script.name,
+                    3,
+                    args.duration,
+                    args.connections,
+                    [f"w{run}{label}"],
+                    [f"r{run}{label}"],
                 )
+                if label == "tenrusl":
+                    acknowledged += warm["requests"] - warm["non2xx"] + r["requests"] - r["non2xx"]
+                results[label].append(r)
+                report(run, label, "mock", r)
             if args.no_signed:
                 continue
             for label, command in servers.items():
                 nonce = f"s{run}{label}{uuid.uuid4().hex[:6]}"
                 signed_deliveries(warm_bodies, 20000, nonce + "w")
                 signed_deliveries(bodies, args.duration * 6000 + 10000, nonce)  # more than a run sends
-                with Server(command, env, base) as server:
-                    drive(base, signed_script.name, 2, args.connections, [warm_bodies, "2"])
-                    r = drive(base, signed_script.name, args.duration, args.connections, [bodies, "2"])
-                r["rss_mb"] = server.rss_mb
-                signed[label].append(r)
-                print(
-                    f"run {run + 1} {label:8} stripe : {r['rps']:8.0f} req/s  p50 {r['p50']:7.2f} ms  "
-                    f"p99 {r['p99']:7.2f} ms  non-2xx {int(r['non2xx'])}  peak RSS {server.rss_mb:.0f} MB",
-                    flush=True,
+                _, r = measure(
+                    command,
+                    env,
+                    base,
+                    signed_script.name,
+                    2,
+                    args.duration,
+                    args.connections,
+                    [warm_bodies, "2"],
+                    [bodies, "2"],
                 )
+                signed[label].append(r)
+                report(run, label, "stripe", r)
         low: dict[str, dict[str, float]] = {}
         if args.low_load:
             for label, batch in (("group commit", "64"), ("one statement each", "1")):

@@ -14,7 +14,10 @@ WITH candidate AS MATERIALIZED (
     -- the backlog's nor the history's, whatever the statistics say (a test guards the plan; an
     -- `ORDER BY next_retry_at, id` needed a sort, and misestimated statistics made that a sort of
     -- every due row: docs/PERFORMANCE.md).
-    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
+    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at,
+           -- Whether the payment fields stored with the event are still current (see RETURNING).
+           (e.extracted_with = %(rules)s AND e.payment_status IS NOT NULL
+              AND NOT 'extraction_failed' = ANY (e.payload_issues)) IS TRUE AS fields_current
       FROM webhook_events e
      WHERE e.status IN ('received', 'processing', 'failed')
        AND e.next_retry_at <= now()
@@ -49,12 +52,8 @@ RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
           -- runner's own rules read it (migration 0010) without raising (the receiver then
           -- stores `extraction_failed` in payload_issues: receiver/webhooks.py). Only when not is
           -- the payload itself returned, to be read again: most events never send it.
-          w.payment_status, w.payment_provider_ref AS payment_ref,
-          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
-           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
-          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
-                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
-               ELSE w.payload END AS payload
+          w.payment_status, w.payment_provider_ref AS payment_ref, c.fields_current,
+          CASE WHEN c.fields_current THEN NULL ELSE w.payload END AS payload
 
 -- name: claim_event
 -- Claim one event by id (`tenrusl retry one`). Without force it must be due and retryable,
@@ -62,7 +61,10 @@ RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
 -- run, or dead, and its attempts may go past max_attempts (one extra attempt per force).
 -- A processed event is never claimed. Returns what claim_due_events returns.
 WITH candidate AS (
-    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at
+    SELECT e.id, e.status AS prev_status, e.next_retry_at AS due_at, e.last_attempt_at AS prev_attempt_at,
+           -- Whether the payment fields stored with the event are still current (see RETURNING).
+           (e.extracted_with = %(rules)s AND e.payment_status IS NOT NULL
+              AND NOT 'extraction_failed' = ANY (e.payload_issues)) IS TRUE AS fields_current
       FROM webhook_events e
      WHERE e.id = %(id)s
        AND (   (e.status IN ('received', 'processing', 'failed') AND e.next_retry_at <= now())
@@ -86,12 +88,8 @@ UPDATE webhook_events w
  WHERE w.id = c.id
 RETURNING w.id, w.provider, w.event_id, w.status, w.attempts, w.last_error,
           c.prev_status, c.due_at, c.prev_attempt_at,
-          w.payment_status, w.payment_provider_ref AS payment_ref,
-          (w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
-           AND NOT 'extraction_failed' = ANY (w.payload_issues)) IS TRUE AS fields_current,
-          CASE WHEN w.extracted_with = %(rules)s AND w.payment_status IS NOT NULL
-                    AND NOT 'extraction_failed' = ANY (w.payload_issues) THEN NULL
-               ELSE w.payload END AS payload
+          w.payment_status, w.payment_provider_ref AS payment_ref, c.fields_current,
+          CASE WHEN c.fields_current THEN NULL ELSE w.payload END AS payload
 
 -- name: retry_apply_batch
 -- Settle a claimed batch in one set-based statement: the arrays hold, in claim order, each
