@@ -40,7 +40,8 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir 
 
 FROM ${BASE_IMAGE}
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
-ARG VERSION=0.1.0
+# The version comes from pyproject.toml (scripts/ensure-tools passes it); it is written nowhere else.
+ARG VERSION=unknown
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="tenrusl" \
       org.opencontainers.image.description="Payment-webhook receiver, retry runner and WebhookRetryPolicy operator" \

@@ -5,6 +5,7 @@ Resources are cleanup contexts (pool, providers), started in order and closed in
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -19,18 +20,23 @@ from receiver.middlewares import MIDDLEWARES, add_response_headers
 from receiver.providers import load_providers
 from receiver.ratelimit import REDIS_TIMEOUT_S, RateLimiter
 from receiver.routes import setup_routes
+from tenrusl.compat import require_compatible
 from tenrusl.db import open_pool
+from tenrusl.errors import DatabaseUnavailable
 from tenrusl.settings import Settings
 from tenrusl.store import Store
 from tenrusl.store.batch import GroupCommit
 
 log = logging.getLogger("tenrusl.receiver")
 
+STARTUP_CHECK_TIMEOUT_S = 5.0
+
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     async with open_pool(app[SETTINGS]) as pool:
         metrics = app[METRICS]
         app[STORE] = store = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
+        await refuse_an_incompatible_schema(store)
         settings = app[SETTINGS]
         app[INGEST] = ingest = GroupCommit(
             store,
@@ -41,6 +47,19 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
         )
         yield
         await ingest.close()  # batches in flight commit before the pool closes
+
+
+async def refuse_an_incompatible_schema(store: Store) -> None:
+    """Do not start on a schema that no longer serves this version (CodeTooOld: `tenrusl` exits 1).
+
+    A database that does not answer now is no reason to stop: the receiver starts, and /ready
+    checks the same thing on every probe.
+    """
+    try:
+        compat = await asyncio.wait_for(store.compatibility(), STARTUP_CHECK_TIMEOUT_S)
+    except (DatabaseUnavailable, TimeoutError):
+        return
+    require_compatible(compat)
 
 
 async def providers_context(app: web.Application) -> AsyncIterator[None]:
