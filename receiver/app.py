@@ -1,6 +1,9 @@
-"""``create_app(settings)``: the receiver, with nothing done at import time.
+"""``create_app(settings)``: the receiver, with nothing done at import time; and its admin listener.
 
 Resources are cleanup contexts (pool, providers), started in order and closed in reverse.
+:func:`create_admin_app` builds the second listener (``/metrics`` and the admin API, on
+``TENRUSL_ADMIN_PORT``): a separate application with its own routes that shares the main one's
+settings, metrics, state and store, so no route of one port exists on the other.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from receiver.metrics import Metrics
 from receiver.middlewares import MIDDLEWARES, add_response_headers
 from receiver.providers import load_providers
 from receiver.ratelimit import REDIS_TIMEOUT_S, RateLimiter
-from receiver.routes import setup_routes
+from receiver.routes import setup_admin_routes, setup_routes
 from tenrusl.compat import require_compatible
 from tenrusl.db import open_pool
 from tenrusl.errors import DatabaseUnavailable
@@ -114,3 +117,20 @@ def create_app(settings: Settings, *, shared_metrics: bool = False) -> web.Appli
     app.on_response_prepare.append(add_response_headers)
     setup_routes(app)
     return app
+
+
+def create_admin_app(main: web.Application) -> web.Application:
+    """The admin listener of ``main``: started after it (it uses the store ``main`` opens)."""
+    admin = web.Application(middlewares=MIDDLEWARES, client_max_size=main._client_max_size)
+    admin[SETTINGS] = main[SETTINGS]
+    admin[METRICS] = main[METRICS]
+    admin[STATE] = main[STATE]
+
+    async def share_the_store(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = main[STORE]
+        yield
+
+    admin.cleanup_ctx.append(share_the_store)
+    admin.on_response_prepare.append(add_response_headers)
+    setup_admin_routes(admin)
+    return admin

@@ -7,6 +7,7 @@ than this code, and a receiver that was already running when a newer release mov
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -86,13 +87,11 @@ async def test_migrations_record_that_this_release_still_serves_the_previous_one
         )
 
 
-@pytest.fixture
-async def newer_schema(db: Connection) -> Connection:
+async def make_the_schema_newer(db: Connection) -> None:
     """What a future contracting migration does: the schema no longer serves this version."""
     await db.execute(
         "UPDATE tenrusl_compatibility SET oldest_code_version = %s, set_by = '0099_contract'", (NEWER,)
     )
-    return db
 
 
 def run_tenrusl(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -116,11 +115,12 @@ def run_tenrusl(env: dict[str, str], *args: str, timeout: float = 60) -> subproc
     ],
     ids=lambda c: " ".join(c),
 )
-def test_every_process_refuses_to_start_on_a_schema_that_no_longer_serves_it(
-    newer_schema: Connection, base_env: dict[str, str], command: tuple[str, ...]
+async def test_every_process_refuses_to_start_on_a_schema_that_no_longer_serves_it(
+    db: Connection, base_env: dict[str, str], command: tuple[str, ...]
 ) -> None:
+    await make_the_schema_newer(db)
     env = {**base_env, "TENRUSL_PORT": str(free_port()), "TENRUSL_ADMIN_PORT": str(free_port())}
-    done = run_tenrusl(env, *command)
+    done = await asyncio.to_thread(run_tenrusl, env, *command)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert f"this is TenRusl {__version__}" in done.stderr and f"TenRusl {NEWER} and newer" in done.stderr
     assert "0099_contract" in done.stderr
@@ -129,9 +129,7 @@ def test_every_process_refuses_to_start_on_a_schema_that_no_longer_serves_it(
 
 async def test_a_running_receiver_reports_code_too_old_on_ready(client: Any, db: Connection) -> None:
     assert (await client.get("/ready")).status == 200
-    await db.execute(
-        "UPDATE tenrusl_compatibility SET oldest_code_version = %s, set_by = '0099_contract'", (NEWER,)
-    )
+    await make_the_schema_newer(db)
     answer = await client.get("/ready")
     body = await answer.json()
     assert answer.status == 503 and body["error"]["code"] == "code_too_old"

@@ -19,6 +19,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from tenrusl.embedded import free_port
 from tests.conftest import MOCK_SECRET, with_database
 from tests.tcp_proxy import TcpProxy
 from tests.tools import PODMAN, ULIMITS, ensure, require_podman
@@ -145,6 +146,8 @@ def app_env(database_url: str, port: int | None = None, **extra: str) -> dict[st
         "TENRUSL_DB_POOL_MAX": "4",
         "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
         "TENRUSL_HOST": "127.0.0.1",
+        # The image listens on two ports; on the host network the admin one must be free too.
+        "TENRUSL_ADMIN_PORT": str(free_port()),
         **extra,
     }
     if port:
