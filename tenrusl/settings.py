@@ -195,6 +195,11 @@ class Settings:
     operator_clusterwide: bool = False
     operator_liveness_port: int = 8081
     operator_metrics_port: int = 8080
+    # The Helm release the operator serves ("" = every policy it watches): its handlers take only
+    # policies labelled app.kubernetes.io/instance=<release>, so two releases share a namespace.
+    operator_release: str = ""
+    # The chart's policy (a WebhookRetryPolicy manifest), created at start-up when it does not exist.
+    operator_policy: Mapping[str, Any] = field(default_factory=dict)
     # Raw environment snapshot: provider modules read their own secrets from it (see ``secrets``).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -279,6 +284,8 @@ class Settings:
                 8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535
             ),
             operator_metrics_port=r.integer(8080, "TENRUSL_OPERATOR_METRICS_PORT", minimum=0, maximum=65535),
+            operator_release=r.text("", "TENRUSL_OPERATOR_RELEASE"),
+            operator_policy=MappingProxyType(r.json_object("TENRUSL_OPERATOR_POLICY")),
             environ=MappingProxyType(source),
         )
         if settings.retry_cap_ms < settings.retry_base_ms:

@@ -36,6 +36,7 @@ def _handler_ids(registry: kopf.OperatorRegistry) -> set[str]:
         *registry._changing.get_all_handlers(),
         *registry._spawning.get_all_handlers(),
         *registry._activities.get_all_handlers(),
+        *registry._watching.get_all_handlers(),
     ]
     return {h.id for h in found if not getattr(h, "_fallback", False)}
 
@@ -63,8 +64,7 @@ def test_loading_the_handlers_file_by_path_registers_every_handler() -> None:
         kopf.set_default_registry(saved)
     expected = {
         "apply_policy",
-        "observe",
-        "release_cronjob",
+        "on_event",
         "configure",
         "login",
         "disconnect",
