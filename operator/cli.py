@@ -129,9 +129,34 @@ def operator_memo(settings: Settings, namespaces: list[str] | None = None) -> ob
     return memo
 
 
+MISSING_EXTRA = (
+    "{what} needs the Kubernetes client, which this installation leaves out: pip install "
+    "'tenrusl[operator]' (the receiver image has none; the operator image has it)"
+)
+
+
+def plugin_main() -> int:
+    """The ``kubectl-tenrusl`` console script: the plugin, or one clear line when it cannot run."""
+    import sys
+
+    try:
+        from tenrusl_operator import plugin
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("kubernetes", "kopf", "urllib3"):
+            raise
+        print(f"error: {MISSING_EXTRA.format(what='kubectl tenrusl')}", file=sys.stderr)
+        return 1
+    return plugin.main()
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    import kopf
-    from tenrusl_operator import handlers  # importing registers the handlers with kopf
+    try:
+        import kopf
+        from tenrusl_operator import handlers  # importing registers the handlers with kopf
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("kubernetes", "kopf"):
+            raise
+        raise SettingsError(MISSING_EXTRA.format(what="tenrusl operator")) from None
 
     settings = resolve(args, settings)
     configure_operator_logging(settings.log_level)
