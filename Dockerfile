@@ -51,12 +51,12 @@ RUN /opt/build/bin/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir 
 FROM deps AS app
 COPY --from=build /wheels /tmp/wheels
 RUN /opt/tenrusl/bin/pip install --quiet --no-deps --no-index /tmp/wheels/*.whl \
-    && /opt/tenrusl/bin/python -m pip uninstall --quiet --yes setuptools wheel pip
+    && /opt/tenrusl/bin/python -m pip uninstall --quiet --yes setuptools pip
 
 FROM operator-deps AS operator-app
 COPY --from=build /wheels /tmp/wheels
 RUN /opt/tenrusl/bin/pip install --quiet --no-deps --no-index /tmp/wheels/*.whl \
-    && /opt/tenrusl/bin/python -m pip uninstall --quiet --yes setuptools wheel pip
+    && /opt/tenrusl/bin/python -m pip uninstall --quiet --yes setuptools pip
 
 # What both images run on: the base without its own pip, setuptools and bundled installer wheels.
 FROM ${BASE_IMAGE} AS runtime
@@ -80,11 +80,12 @@ ENV PATH=/opt/tenrusl/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
     TENRUSL_HOST=0.0.0.0 \
     TENRUSL_PORT=8080 \
     TENRUSL_ADMIN_PORT=9090
-RUN rm -rf /usr/local/bin/pip* /usr/local/lib/python3*/site-packages/pip* \
-        /usr/local/lib/python3*/site-packages/setuptools* /usr/local/lib/python3*/site-packages/_distutils_hack \
-        /usr/local/lib/python3*/site-packages/distutils-precedence.pth /usr/local/lib/python3*/site-packages/wheel* \
+RUN for site in /usr/local/lib/python3*/site-packages /usr/lib/python3/dist-packages; do \
+        rm -rf "$site"/pip "$site"/pip-* "$site"/setuptools "$site"/setuptools-* "$site"/wheel "$site"/wheel-* \
+            "$site"/_distutils_hack "$site"/distutils-precedence.pth; \
+    done \
+    && rm -rf /usr/local/bin/pip* /usr/bin/pip /usr/bin/pip3* /usr/share/python-wheels \
         /usr/local/lib/python3*/ensurepip/_bundled /usr/lib/python3*/ensurepip/_bundled \
-        /usr/share/python-wheels /usr/lib/python3/dist-packages/pip* /usr/lib/python3/dist-packages/setuptools* \
     && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp --shell /usr/sbin/nologin tenrusl
 # Numeric, so Kubernetes can check runAsNonRoot without reading /etc/passwd.
 USER 10001:10001

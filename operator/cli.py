@@ -142,7 +142,7 @@ def plugin_main() -> int:
     try:
         from tenrusl_operator import plugin
     except ModuleNotFoundError as exc:
-        if exc.name not in ("kubernetes", "kopf", "urllib3"):
+        if (exc.name or "").split(".")[0] not in ("kubernetes", "kopf", "urllib3"):
             raise
         print(f"error: {MISSING_EXTRA.format(what='kubectl tenrusl')}", file=sys.stderr)
         return 1
@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         import kopf
         from tenrusl_operator import handlers  # importing registers the handlers with kopf
     except ModuleNotFoundError as exc:
-        if exc.name not in ("kubernetes", "kopf"):
+        if (exc.name or "").split(".")[0] not in ("kubernetes", "kopf"):
             raise
         raise SettingsError(MISSING_EXTRA.format(what="tenrusl operator")) from None
 

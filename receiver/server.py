@@ -167,6 +167,10 @@ async def serve_forever(
             await runner.setup()
             started.append(runner)
             await web.TCPSite(runner, bind_host, bind_port, reuse_port=reuse_port).start()
+        log.info(
+            "receiver listening", extra={"action": "listen", "url": f"http://{host}:{port}",
+                                         "admin_url": f"http://{admin_host}:{admin_port}" if admin else None}
+        )  # fmt: skip
         if supervisor is not None:
             supervisor.setblocking(False)
             await loop.sock_sendall(supervisor, READY)

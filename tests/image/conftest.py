@@ -32,6 +32,13 @@ def image() -> str:
     return ensure("image")
 
 
+@pytest.fixture(scope="session")
+def operator_image() -> str:
+    """localhost/tenrusl-operator:test, the Dockerfile's `operator` target (the Kubernetes client added)."""
+    require_podman()
+    return ensure("operator-image")
+
+
 async def podman(*args: str, limit_s: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = await asyncio.to_thread(
         subprocess.run, [*PODMAN, *args], capture_output=True, text=True, timeout=limit_s
@@ -96,6 +103,14 @@ class Containers:
 @pytest.fixture
 async def containers(image: str) -> AsyncIterator[Containers]:
     pool = Containers(image)
+    yield pool
+    for container in pool.started:
+        await podman("rm", "--force", "--time", "0", container.name, check=False)
+
+
+@pytest.fixture
+async def operator_containers(operator_image: str) -> AsyncIterator[Containers]:
+    pool = Containers(operator_image)
     yield pool
     for container in pool.started:
         await podman("rm", "--force", "--time", "0", container.name, check=False)

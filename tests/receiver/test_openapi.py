@@ -63,7 +63,9 @@ def test_no_route_is_on_both_listeners_but_the_document_itself(settings):
     app = create_app(settings)
     shared = app_routes(app) & app_routes(create_admin_app(app))
     assert shared == {("GET", "/api/openapi.yaml")}
-    assert not [p for _, p in app_routes(app) if "/admin/" in p or p == "/metrics"], "no admin route on the main port"
+    assert not [p for _, p in app_routes(app) if "/admin/" in p or p == "/metrics"], (
+        "no admin route on the main port"
+    )
     assert {p for _, p in app_routes(create_admin_app(app))} >= {"/metrics", "/api/v1/admin/webhook-events"}
 
 
