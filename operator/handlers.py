@@ -73,6 +73,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Named in the API server's audit log (and in the tests' request log, to check the chart's Role).
     memo.conn.api.user_agent = USER_AGENT
     memo.stats = {"reconciles": 0}
+    # One reconcile at a time per policy (reconcile_policy). Set on the root memo, which kopf copies
+    # shallowly to every object's memo, so the handlers and the periodic look share this dict.
+    memo.locks = {}
     # The clock is looked up at each scrape, so a test that replaces reconcile.utcnow moves it.
     memo.policies = PolicyCollector(clock=lambda: reconcile.utcnow())
     port = getattr(memo, "metrics_port", None)  # set by `tenrusl operator` (kopf.run's memo)
@@ -167,7 +170,9 @@ async def apply_policy(
     **_: Any,
 ) -> None:
     """Make the CronJob and the ConfigMap match the spec; fail loudly (but safely) when they cannot."""
-    outcome = await _reconcile(body, meta, spec, status, patch, memo)
+    outcome = await reconcile_policy(memo, meta["namespace"], meta["name"])
+    if outcome is None:  # deleted meanwhile
+        return
     if outcome.reason == "InvalidSpec":
         raise kopf.PermanentError(outcome.message)
     if outcome.degraded:
@@ -189,8 +194,9 @@ async def observe_forever(memo: kopf.Memo) -> None:
             log.warning("cannot list policies: %s", exc, extra={"action": "observe"})
             continue
         for policy in policies:
+            meta = policy.get("metadata") or {}
             try:
-                await observe(policy, memo)
+                await reconcile_policy(memo, meta["namespace"], meta["name"])
             except Exception:
                 log.exception("observing %s failed", _ref(policy), extra={"action": "observe"})
 
@@ -207,21 +213,41 @@ def _list_ours(memo: kopf.Memo) -> list[dict[str, Any]]:
     return found
 
 
-async def observe(raw: dict[str, Any], memo: kopf.Memo) -> None:
-    """One periodic reconcile of one policy; its patch is written the way kopf writes a handler's."""
-    body = kopf.Body(raw)  # type: ignore[arg-type]  # kopf's RawBody is this dict's TypedDict
-    if body.metadata.get("deletionTimestamp"):
-        return
-    patch = kopf.Patch()
-    await _reconcile(body, body.meta, body.spec, body.status, patch, memo)
-    api, namespace, name = memo.conn.api, body.metadata["namespace"], body.metadata["name"]
+async def reconcile_policy(memo: kopf.Memo, namespace: str, name: str) -> Outcome | None:
+    """One reconcile of one policy, from the policy as it is now; None when it is gone.
+
+    Both the change handlers and the periodic look come here, one at a time per policy, and each
+    reads the policy afresh under the lock and writes its own patch before releasing it: the
+    reconcile derives time stamps from status (a resume is dated "now" when status still shows the
+    pause), so it must never start from a status that another reconcile has already moved on.
+    """
+    async with memo.locks.setdefault((namespace, name), asyncio.Lock()):
+        try:
+            raw = await asyncio.to_thread(kube.get_policy, memo.conn.api, namespace, name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        body = kopf.Body(raw)  # type: ignore[arg-type]  # kopf's RawBody is this dict's TypedDict
+        if body.metadata.get("deletionTimestamp"):
+            return None
+        patch = kopf.Patch()
+        outcome = await _reconcile(body, body.meta, body.spec, body.status, patch, memo)
+        await _write(memo, namespace, name, patch)
+        return outcome
+
+
+async def _write(memo: kopf.Memo, namespace: str, name: str, patch: kopf.Patch) -> None:
+    """A reconcile's patch: metadata and spec through the object, then status (which reports what
+    was done) through its subresource."""
+    api = memo.conn.api
+    rest = {key: value for key, value in patch.items() if key in ("metadata", "spec") and value}
+    if rest:
+        await asyncio.to_thread(kube.patch_policy, api, namespace, name, rest)
     if patch.get("status"):
         await asyncio.to_thread(
             kube.patch_policy, api, namespace, name, {"status": patch["status"]}, status=True
         )
-    rest = {key: value for key, value in patch.items() if key in ("metadata", "spec") and value}
-    if rest:
-        await asyncio.to_thread(kube.patch_policy, api, namespace, name, rest)
 
 
 @kopf.on.event(*RESOURCE, labels=RELEASE_FILTER)
