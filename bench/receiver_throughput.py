@@ -45,6 +45,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from tenrusl.embedded import free_port
+
 # The project machine's published baseline (medians of 3; docs/design-notes.md): 1 process, pool 16.
 BASELINE_NAIVE = 3644.0  # INSERT + COMMIT per request
 BASELINE_AUTOCOMMIT = 5225.0  # single-statement autocommit INSERT
@@ -309,6 +311,7 @@ def main() -> int:
         **os.environ,
         "TENRUSL_DATABASE_URL": db_url,
         "TENRUSL_PORT": str(args.port),
+        "TENRUSL_ADMIN_PORT": str(free_port()),  # the second listener (/metrics), unused here
         "TENRUSL_LOG_LEVEL": "WARNING",
         "TENRUSL_MOCK_SECRET": "bench-secret",
         "TENRUSL_STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from receiver.app import create_app
+from receiver.app import create_admin_app, create_app
 from receiver.keys import STORE
 from receiver.providers import provider_class
 from receiver.server import ReceiverRunner
@@ -118,7 +118,16 @@ async def start_sandbox(settings: Settings) -> tuple[Settings, web.AppRunner, Pa
     env_file.parent.mkdir(parents=True, exist_ok=True)
     write_env_file(env_file, extra)
     rebuilt = Settings.from_env({**settings.environ, **extra})
-    return rebuilt.replace(host=settings.host, port=settings.port), runner, env_file
+    return (
+        rebuilt.replace(
+            host=settings.host,
+            port=settings.port,
+            admin_host=settings.admin_host,
+            admin_port=settings.admin_port,
+        ),
+        runner,
+        env_file,
+    )
 
 
 def command_name() -> str:
@@ -154,16 +163,22 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    runner: web.AppRunner | None = None
+    runners: list[web.AppRunner] = []
     ticker: RetryTicker | None = None
     try:
         applied = await migrate(settings)
         print(f"migrations: {', '.join(applied) if applied else 'up to date'}", flush=True)
         app = create_app(settings)
-        runner = ReceiverRunner(app, access_log=None, shutdown_timeout=5)
-        await runner.setup()
-        await web.TCPSite(runner, settings.host, settings.port).start()
+        listeners = [(app, settings.host, settings.port)]
+        if settings.admin_port:
+            listeners.append((create_admin_app(app), settings.admin_host, settings.admin_port))
+        for listener, host, port in listeners:  # the main app first: it opens the pool
+            runner: web.AppRunner = ReceiverRunner(listener, access_log=None, shutdown_timeout=5)
+            await runner.setup()
+            runners.append(runner)
+            await web.TCPSite(runner, host, port).start()
         base_url = f"http://{settings.host}:{settings.port}"
+        admin_url = f"http://{settings.admin_host}:{settings.admin_port}" if settings.admin_port else None
         redis_note = "TENRUSL_REDIS_URL" if settings.redis_url else "not configured (in-process fallbacks)"
         if run_retry:  # the same runner code as the CronJob, on a tick
             ticker = RetryTicker(settings, app[STORE], interval_s=retry_interval_s)
@@ -176,7 +191,13 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
             f"  limits:    {settings.rate_per_second} webhooks/s and {settings.rate_per_minute}/min per "
             "provider (dev only; TENRUSL_RATE_WEBHOOKS_PER_SECOND and _PER_MINUTE set others)\n"
             f"  admin key: {settings.admin_key}\n"
-            f"  health:    {base_url}/up   ready: {base_url}/ready   metrics: {base_url}/metrics\n\n"
+            f"  health:    {base_url}/up   ready: {base_url}/ready\n"
+            + (
+                f"  admin:     {admin_url}/metrics   {admin_url}/api/v1/admin/webhook-events "
+                "(X-Admin-Key: the admin key)\n\n"
+                if admin_url
+                else "  admin:     off (TENRUSL_ADMIN_PORT=0): no /metrics, no admin API\n\n"
+            )
             + simulate_hint(env_file, base_url)
             + demo_commands(settings, base_url, await create_demo_payment(app))
             + "\n",
@@ -187,7 +208,7 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
     finally:
         if ticker is not None:
             await ticker.stop()
-        if runner is not None:
+        for runner in reversed(runners):
             await runner.cleanup()
         if sandbox_runner is not None:
             await sandbox_runner.cleanup()
@@ -200,7 +221,11 @@ async def run_dev(settings: Settings, retry_interval_s: float, run_retry: bool, 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level)
-    settings = with_flags(settings, args, {"host": "host", "port": "port"})
+    settings = with_flags(
+        settings,
+        args,
+        {"host": "host", "port": "port", "admin_host": "admin_host", "admin_port": "admin_port"},
+    )
     asyncio.run(run_dev(settings, args.retry_interval, not args.no_retry, sandbox=not args.no_sandbox))
     return 0
 
@@ -210,7 +235,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "dev", help="run everything locally: embedded PostgreSQL, migrations, receiver, retry ticks"
     )
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument("--port", type=int, help="listen port of the webhooks and the API (default 8080)")
+    parser.add_argument(
+        "--admin-host", help="listen address of /metrics and the admin API (default --host's)"
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        help="listen port of /metrics and the admin API (default 9090; 0 turns it off)",
+    )
     parser.add_argument(
         "--retry-interval",
         type=float,

@@ -8,12 +8,15 @@ an environment twin in :class:`tenrusl.settings.Settings`.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 
+from tenrusl_operator import crd
+
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
-from tenrusl.settings import Settings
+from tenrusl.settings import Settings, SettingsError
 
 HELP_NAMESPACE = (
     "namespace to watch (env TENRUSL_OPERATOR_NAMESPACE; default: the pod's own, or the kubeconfig context's)"
@@ -100,19 +103,60 @@ def run_options(settings: Settings) -> dict[str, object]:
     return options
 
 
-def operator_memo(settings: Settings) -> object:
-    """kopf's root memo: what the startup handler needs from the settings (the metrics port)."""
+def operator_memo(settings: Settings, namespaces: list[str] | None = None) -> object:
+    """kopf's root memo: what the handlers need from the settings.
+
+    The metrics port, the namespaces watched (None: all), the release served, and the chart's
+    policy to create when it is missing (its namespace defaults to the one watched).
+    """
     import kopf
 
     memo = kopf.Memo()
     if settings.operator_metrics_port:
         memo.metrics_port = settings.operator_metrics_port
+    memo.namespaces = namespaces
+    memo.release = settings.operator_release
+    if settings.operator_policy:
+        policy = json.loads(json.dumps(dict(settings.operator_policy)))  # a plain, mutable copy
+        metadata = policy.setdefault("metadata", {})
+        if not metadata.get("namespace"):
+            if not namespaces:
+                raise SettingsError("TENRUSL_OPERATOR_POLICY needs metadata.namespace with --all-namespaces")
+            metadata["namespace"] = namespaces[0]
+        if policy.get("kind") != crd.KIND or not metadata.get("name"):
+            raise SettingsError(f"TENRUSL_OPERATOR_POLICY must be a {crd.KIND} manifest with metadata.name")
+        memo.policy = policy
     return memo
 
 
+MISSING_EXTRA = (
+    "{what} needs the Kubernetes client, which this installation leaves out: pip install "
+    "'tenrusl[operator]' (the receiver image has none; the operator image has it)"
+)
+
+
+def plugin_main() -> int:
+    """The ``kubectl-tenrusl`` console script: the plugin, or one clear line when it cannot run."""
+    import sys
+
+    try:
+        from tenrusl_operator import plugin
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("kubernetes", "kopf", "urllib3"):
+            raise
+        print(f"error: {MISSING_EXTRA.format(what='kubectl tenrusl')}", file=sys.stderr)
+        return 1
+    return plugin.main()
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    import kopf
-    from tenrusl_operator import handlers  # importing registers the handlers with kopf
+    try:
+        import kopf
+        from tenrusl_operator import handlers  # importing registers the handlers with kopf
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in ("kubernetes", "kopf"):
+            raise
+        raise SettingsError(MISSING_EXTRA.format(what="tenrusl operator")) from None
 
     settings = resolve(args, settings)
     configure_operator_logging(settings.log_level)
@@ -122,6 +166,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         extra={"action": "start", "pid": os.getpid(), "handlers": handlers.__name__, **options},
     )
     # kopf.run installs SIGTERM/SIGINT handlers: in-flight handlers finish, then it returns.
-    kopf.run(**options, memo=operator_memo(settings))  # type: ignore[arg-type]
+    namespaces = options.get("namespaces")
+    memo = operator_memo(settings, list(namespaces) if isinstance(namespaces, list) else None)
+    kopf.run(**options, memo=memo)  # type: ignore[arg-type]
     log.info("operator stopped", extra={"action": "stop"})
     return 0

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from tenrusl_operator import crd
+from tenrusl_operator import crd, reconcile
 
 MERGE_PATCH = "application/merge-patch+json"
 # Client-side timeout of one API call (connect, read): short, so a hung API server cannot wedge a
@@ -126,27 +128,32 @@ def list_jobs(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
 def ensure_configmap(api: client.ApiClient, body: Mapping[str, Any]) -> str:
     """Create the ConfigMap or bring its data, labels and owner in line; say what happened.
 
-    Returns ``"created"``, ``"updated"`` or ``"unchanged"``; an unchanged ConfigMap is not written,
-    so a timer tick costs one GET.
+    Returns ``"created"``, ``"updated"``, ``"unchanged"`` or ``"foreign"``: a ConfigMap of that
+    name that the operator did not write for this policy (:func:`reconcile.configmap_is_ours`) is
+    left untouched. An unchanged ConfigMap is not written, so a periodic look costs one GET.
+    Creating one that appeared meanwhile (409: another reconcile of the same policy won the race)
+    is the state wanted: it is read back and checked like one that was there.
     """
     core = client.CoreV1Api(api)
     meta = body["metadata"]
-    try:
-        current = _json(
-            core.read_namespaced_config_map(
-                meta["name"], meta["namespace"], _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+    current = _read_configmap(core, meta["namespace"], meta["name"])
+    if current is None:
+        try:
+            core.create_namespaced_config_map(  # the client takes a plain dict as the body
+                meta["namespace"],
+                dict(body),  # type: ignore[arg-type]
+                _preload_content=False,
+                _request_timeout=REQUEST_TIMEOUT,
             )
-        )
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        core.create_namespaced_config_map(  # the client takes a plain dict as the body
-            meta["namespace"],
-            dict(body),  # type: ignore[arg-type]
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-        return "created"
+            return "created"
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        current = _read_configmap(core, meta["namespace"], meta["name"])
+        if current is None:  # created and deleted again in between: the next reconcile creates it
+            return "unchanged"
+    if not reconcile.configmap_is_ours(current, meta["labels"][reconcile.POLICY_LABEL]):
+        return "foreign"
     old_meta = current.get("metadata") or {}
     same = (
         current.get("data") == body["data"]
@@ -168,6 +175,57 @@ def ensure_configmap(api: client.ApiClient, body: Mapping[str, Any]) -> str:
         _request_timeout=REQUEST_TIMEOUT,
     )
     return "updated"
+
+
+def _read_configmap(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _json(
+            core.read_namespaced_config_map(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+# --- Events ----------------------------------------------------------------------------------
+
+
+def post_event(
+    api: client.ApiClient, involved: Mapping[str, Any], kind: str, reason: str, message: str
+) -> None:
+    """A Kubernetes Event on ``involved`` (``kubectl describe wrp`` shows it); ``kind``: Normal/Warning."""
+    meta = involved.get("metadata") or {}
+    now = datetime.now(UTC).isoformat()
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"generateName": f"{meta.get('name')}.", "namespace": meta.get("namespace")},
+        "involvedObject": {
+            "apiVersion": involved.get("apiVersion"),
+            "kind": involved.get("kind"),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+        },
+        "type": kind,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": reconcile.MANAGED_BY},
+        "reportingComponent": reconcile.MANAGED_BY,
+        "reportingInstance": socket.gethostname(),
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }
+    client.CoreV1Api(api).create_namespaced_event(
+        str(meta.get("namespace")),
+        body,  # type: ignore[arg-type]
+        _preload_content=False,
+        _request_timeout=REQUEST_TIMEOUT,
+    )
 
 
 # --- WebhookRetryPolicies --------------------------------------------------------------------
@@ -200,32 +258,66 @@ def get_policy(api: client.ApiClient, namespace: str, name: str) -> dict[str, An
     )
 
 
-def list_policies(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
-    response = client.CustomObjectsApi(api).list_namespaced_custom_object(
-        crd.GROUP,
-        crd.VERSION,
-        namespace,
-        crd.PLURAL,
-        _preload_content=False,
-        _request_timeout=REQUEST_TIMEOUT,
-    )
+def list_policies(
+    api: client.ApiClient, namespace: str | None, label_selector: str | None = None
+) -> list[dict[str, Any]]:
+    """The policies of a namespace (every namespace when None), optionally by label."""
+    objects = client.CustomObjectsApi(api)
+    options: dict[str, Any] = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT}
+    if label_selector:
+        options["label_selector"] = label_selector
+    if namespace is None:
+        response = objects.list_cluster_custom_object(crd.GROUP, crd.VERSION, crd.PLURAL, **options)
+    else:
+        response = objects.list_namespaced_custom_object(
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, **options
+        )
     return list(_json(response).get("items") or [])
+
+
+def create_policy(api: client.ApiClient, body: Mapping[str, Any]) -> str:
+    """Create a policy unless one of that name exists: ``"created"`` or ``"exists"``."""
+    meta = body["metadata"]
+    try:
+        client.CustomObjectsApi(api).create_namespaced_custom_object(
+            crd.GROUP,
+            crd.VERSION,
+            meta["namespace"],
+            crd.PLURAL,
+            dict(body),
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            return "exists"
+        raise
+    return "created"
+
+
+def patch_policy(
+    api: client.ApiClient, namespace: str, name: str, patch: Mapping[str, Any], *, status: bool = False
+) -> dict[str, Any]:
+    """A merge patch of the policy (its metadata and spec), or of its status subresource."""
+    objects = client.CustomObjectsApi(api)
+    call = objects.patch_namespaced_custom_object_status if status else objects.patch_namespaced_custom_object
+    return _json(
+        call(
+            crd.GROUP,
+            crd.VERSION,
+            namespace,
+            crd.PLURAL,
+            name,
+            dict(patch),
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
+    )
 
 
 def patch_policy_spec(
     api: client.ApiClient, namespace: str, name: str, spec_patch: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The plain ``kubectl patch wrp NAME --type merge -p '{"spec": ...}'``."""
-    return _json(
-        client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            crd.GROUP,
-            crd.VERSION,
-            namespace,
-            crd.PLURAL,
-            name,
-            {"spec": dict(spec_patch)},
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
-    )
+    return patch_policy(api, namespace, name, {"spec": dict(spec_patch)})

@@ -4,7 +4,9 @@ Installed as the console script ``kubectl-tenrusl``, so kubectl finds it as a pl
 command is a merge patch of the policy's spec, the same as
 ``kubectl patch wrp NAME --type merge -p '{"spec": {...}}'``; ``pause`` and ``resume`` then wait
 until the operator confirms with the ``Paused`` condition, because an unconfirmed pause has not
-stopped anything. Exit codes: 0 done, 1 failed or not confirmed, 2 bad usage.
+stopped anything. When the operator is down, ``--without-operator`` does its work for this one
+change (the policy file and the CronJob's suspend, with the user's own rights) instead of waiting.
+Exit codes: 0 done, 1 failed or not confirmed, 2 bad usage.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ TUNABLE = tuple(knob for knob in KNOBS if knob.file_key)
 RESUME_KNOBS = tuple(knob for knob in TUNABLE if str(knob.file_key).startswith("resume."))
 POLL_S = 0.1
 RUNS_SHOWN = 5
+WITHOUT_OPERATOR_HELP = (
+    "the operator is down: write the policy file and set the CronJob's suspend yourself (your own "
+    "rights: patch cronjobs, create/patch configmaps) instead of waiting for it to confirm"
+)
 
 
 class PluginError(Exception):
@@ -54,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(verb, parents=[common], help=text)
         sub.add_argument("name", nargs="?", help=name_help)
         sub.add_argument("--wait", type=float, default=10.0, metavar="SECONDS", help=wait_help)
+        sub.add_argument("--without-operator", action="store_true", help=WITHOUT_OPERATOR_HELP)
         if verb == "resume":  # the gradual resume's knobs, set with the resume itself
             for knob in RESUME_KNOBS:
                 sub.add_argument(knob.flag, type=int, help=_knob_help(knob))
@@ -124,9 +131,12 @@ def _set_paused(conn: kube.Connection, namespace: str, args: argparse.Namespace,
             reconcile.policy_from_spec(_merged(current, change), {})
         except (PolicyError, crd.SpecError) as exc:
             raise PluginError(f"refusing to resume {namespace}/{name}: {exc}") from None
-    kube.patch_policy_spec(conn.api, namespace, name, change)
+    policy = kube.patch_policy_spec(conn.api, namespace, name, change)
     verb = "paused" if paused else "resumed"
     print(f"webhookretrypolicy {namespace}/{name}: spec.paused={str(paused).lower()}")
+    if args.without_operator:
+        print(apply_without_operator(conn, policy))
+        return 0
     if args.wait <= 0:
         return 0
     want = "True" if paused else "False"
@@ -149,6 +159,41 @@ def _set_paused(conn: kube.Connection, namespace: str, args: argparse.Namespace,
             )
             return 1
         time.sleep(POLL_S)
+
+
+def apply_without_operator(conn: kube.Connection, policy: Mapping[str, Any]) -> str:
+    """Do the operator's part of a pause or resume: the same policy file, the same suspend.
+
+    Through the operator's own functions (tenrusl_operator.reconcile), so the runner reads the file
+    it would have written; the same ownership rules hold (a ConfigMap or CronJob that is not
+    TenRusl's is refused). Status stays the operator's: it reconciles when it is back.
+    """
+    meta, spec, status = policy.get("metadata") or {}, policy.get("spec") or {}, policy.get("status") or {}
+    namespace, name = meta["namespace"], meta["name"]
+    try:
+        applied = reconcile.policy_from_spec(spec, reconcile.source_of(meta))
+    except (PolicyError, crd.SpecError) as exc:
+        raise PluginError(f"the policy's spec is invalid, nothing applied: {exc}") from None
+    times = reconcile.pause_times(applied.paused, status, datetime.now(UTC))
+    applied = reconcile.with_pause_times(applied, times)
+    cj_name, cm_name = reconcile.cronjob_name(spec), reconcile.configmap_name(name, spec)
+    cronjob = kube.read_cronjob(conn.api, namespace, cj_name)
+    if cronjob is None:
+        raise PluginError(f"CronJob {namespace}/{cj_name} not found; nothing applied")
+    refused = reconcile.cronjob_refusal(cronjob, (meta.get("labels") or {}).get(reconcile.INSTANCE_LABEL, ""))
+    if refused:
+        raise PluginError(f"refusing CronJob {namespace}/{cj_name}: {refused}")
+    written = kube.ensure_configmap(conn.api, reconcile.render_configmap(cm_name, meta, applied))
+    if written == "foreign":
+        raise PluginError(
+            f"refusing ConfigMap {namespace}/{cm_name}: the operator did not write it for this policy"
+        )
+    kube.set_suspend(conn.api, namespace, cj_name, applied.paused)
+    paused = str(applied.paused).lower()
+    return (
+        f"applied without the operator: ConfigMap {cm_name} {written} (paused={paused}), "
+        f"CronJob {cj_name} spec.suspend={paused}; the policy's status is updated when the operator is back"
+    )
 
 
 def _tune(conn: kube.Connection, namespace: str, args: argparse.Namespace) -> int:

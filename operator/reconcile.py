@@ -29,6 +29,13 @@ DEFAULT_CRONJOB = "tenrusl-retry"
 POLICY_KEY = "policy.json"
 MANAGED_BY = "tenrusl-operator"
 
+# Ownership. The operator writes only a ConfigMap it made for this policy (these two labels), and
+# suspends only a retry CronJob of TenRusl (these two, and the release's instance label when the
+# operator serves one release): naming someone else's object in a policy changes nothing of it.
+POLICY_LABEL = f"{crd.GROUP}/policy"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+CRONJOB_LABELS = {"app.kubernetes.io/part-of": "tenrusl", "app.kubernetes.io/component": "retry-runner"}
+
 # Set on a policy migrated from before spec.batchSize (its value says what moved).
 MIGRATED = f"{crd.GROUP}/migrated-limit-to-batch-size"
 
@@ -162,7 +169,8 @@ def render_configmap(name: str, meta: Mapping[str, Any], policy: RetryPolicy) ->
                 "app.kubernetes.io/name": "tenrusl",
                 "app.kubernetes.io/component": "retry-policy",
                 "app.kubernetes.io/managed-by": MANAGED_BY,
-                f"{crd.GROUP}/policy": meta["name"],
+                POLICY_LABEL: meta["name"],
+                **{k: v for k, v in (meta.get("labels") or {}).items() if k == INSTANCE_LABEL},
             },
             "ownerReferences": [
                 {
@@ -177,6 +185,32 @@ def render_configmap(name: str, meta: Mapping[str, Any], policy: RetryPolicy) ->
         },
         "data": {POLICY_KEY: render_policy_file(policy)},
     }
+
+
+def configmap_is_ours(configmap: Mapping[str, Any], policy: str) -> bool:
+    """Whether the operator wrote this ConfigMap for the policy named ``policy``."""
+    labels = (configmap.get("metadata") or {}).get("labels") or {}
+    return labels.get("app.kubernetes.io/managed-by") == MANAGED_BY and labels.get(POLICY_LABEL) == policy
+
+
+def cronjob_refusal(cronjob: Mapping[str, Any], release: str = "") -> str | None:
+    """Why the operator will not touch this CronJob (None: it is a TenRusl retry CronJob it governs)."""
+    labels = (cronjob.get("metadata") or {}).get("labels") or {}
+    missing = {k: v for k, v in CRONJOB_LABELS.items() if labels.get(k) != v}
+    if release and labels.get(INSTANCE_LABEL) != release:
+        missing[INSTANCE_LABEL] = release
+    if not missing:
+        return None
+    wanted = ", ".join(f"{k}={v}" for k, v in sorted(missing.items()))
+    return f"it does not carry the labels of this release's retry CronJob ({wanted}); nothing was changed"
+
+
+def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain owner reference (garbage collection only: no blockOwnerDeletion, so it needs no
+    right on the owner's finalizers)."""
+    meta = owner.get("metadata") or {}
+    return {"apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"), "name": meta.get("name"),
+            "uid": meta.get("uid")}  # fmt: skip
 
 
 def suspend_of(cronjob: Mapping[str, Any]) -> bool:

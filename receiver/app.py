@@ -1,10 +1,14 @@
-"""``create_app(settings)``: the receiver, with nothing done at import time.
+"""``create_app(settings)``: the receiver, with nothing done at import time; and its admin listener.
 
 Resources are cleanup contexts (pool, providers), started in order and closed in reverse.
+:func:`create_admin_app` builds the second listener (``/metrics`` and the admin API, on
+``TENRUSL_ADMIN_PORT``): a separate application with its own routes that shares the main one's
+settings, metrics, state and store, so no route of one port exists on the other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -18,19 +22,24 @@ from receiver.metrics import Metrics
 from receiver.middlewares import MIDDLEWARES, add_response_headers
 from receiver.providers import load_providers
 from receiver.ratelimit import REDIS_TIMEOUT_S, RateLimiter
-from receiver.routes import setup_routes
+from receiver.routes import setup_admin_routes, setup_routes
+from tenrusl.compat import require_compatible
 from tenrusl.db import open_pool
+from tenrusl.errors import DatabaseUnavailable
 from tenrusl.settings import Settings
 from tenrusl.store import Store
 from tenrusl.store.batch import GroupCommit
 
 log = logging.getLogger("tenrusl.receiver")
 
+STARTUP_CHECK_TIMEOUT_S = 5.0
+
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:
     async with open_pool(app[SETTINGS]) as pool:
         metrics = app[METRICS]
         app[STORE] = store = Store(pool, observe=metrics.observe_query, on_error=metrics.count_db_error)
+        await refuse_an_incompatible_schema(store)
         settings = app[SETTINGS]
         app[INGEST] = ingest = GroupCommit(
             store,
@@ -41,6 +50,19 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
         )
         yield
         await ingest.close()  # batches in flight commit before the pool closes
+
+
+async def refuse_an_incompatible_schema(store: Store) -> None:
+    """Do not start on a schema that no longer serves this version (CodeTooOld: `tenrusl` exits 1).
+
+    A database that does not answer now is no reason to stop: the receiver starts, and /ready
+    checks the same thing on every probe.
+    """
+    try:
+        compat = await asyncio.wait_for(store.compatibility(), STARTUP_CHECK_TIMEOUT_S)
+    except (DatabaseUnavailable, TimeoutError):
+        return
+    require_compatible(compat)
 
 
 async def providers_context(app: web.Application) -> AsyncIterator[None]:
@@ -95,3 +117,20 @@ def create_app(settings: Settings, *, shared_metrics: bool = False) -> web.Appli
     app.on_response_prepare.append(add_response_headers)
     setup_routes(app)
     return app
+
+
+def create_admin_app(main: web.Application) -> web.Application:
+    """The admin listener of ``main``: started after it (it uses the store ``main`` opens)."""
+    admin = web.Application(middlewares=MIDDLEWARES, client_max_size=main._client_max_size)
+    admin[SETTINGS] = main[SETTINGS]
+    admin[METRICS] = main[METRICS]
+    admin[STATE] = main[STATE]
+
+    async def share_the_store(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = main[STORE]
+        yield
+
+    admin.cleanup_ctx.append(share_the_store)
+    admin.on_response_prepare.append(add_response_headers)
+    setup_admin_routes(admin)
+    return admin

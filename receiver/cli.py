@@ -1,4 +1,4 @@
-"""``tenrusl serve``: run the receiver.
+"""``tenrusl serve``: run the receiver, on two ports (docs/configuration.md, "Two ports").
 
 On SIGTERM aiohttp closes the listening socket, runs ``on_shutdown`` (``/ready`` answers 503 from
 then on), lets the requests in flight finish for up to ``--shutdown-timeout`` seconds, then
@@ -17,12 +17,12 @@ import argparse
 import socket
 import sys
 
-from receiver.app import create_app
+from receiver.app import create_admin_app, create_app
 from receiver.server import LOOPS, run
 from receiver.supervisor import supervise
 from tenrusl.cli import with_flags
 from tenrusl.logs import configure_logging
-from tenrusl.settings import MAX_WORKERS, Settings
+from tenrusl.settings import MAX_WORKERS, Settings, SettingsError
 
 DEFAULT_SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -41,14 +41,28 @@ def serve(
     configure_logging(settings.log_level)
     worker = supervisor_fd is not None
     app = create_app(settings, shared_metrics=worker)
+    admin = create_admin_app(app) if settings.admin_port else None
     supervisor = socket.socket(fileno=supervisor_fd) if supervisor_fd is not None else None
     run(
-        app, settings.host, settings.port, shutdown_timeout=shutdown_timeout, supervisor=supervisor, loop=loop
-    )
+        app, settings.host, settings.port, admin=admin, admin_host=settings.admin_host,
+        admin_port=settings.admin_port, shutdown_timeout=shutdown_timeout, supervisor=supervisor, loop=loop,
+    )  # fmt: skip
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = with_flags(settings, args, {"host": "host", "port": "port", "workers": "workers"})
+    settings = with_flags(
+        settings,
+        args,
+        {
+            "host": "host",
+            "port": "port",
+            "admin_host": "admin_host",
+            "admin_port": "admin_port",
+            "workers": "workers",
+        },
+    )
+    if settings.admin_port and settings.admin_port == settings.port:
+        raise SettingsError(f"--admin-port {settings.admin_port} must differ from --port (0 turns it off)")
     if settings.workers > 1 and args.supervisor_fd is None:
         configure_logging(settings.log_level)
         return supervise(settings, args.shutdown_timeout, loop=args.loop)
@@ -66,7 +80,20 @@ def _workers(value: str) -> int:
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("serve", help="run the webhook receiver (needs TENRUSL_DATABASE_URL)")
     parser.add_argument("--host", help="listen address (env TENRUSL_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="listen port (env TENRUSL_PORT, default 8080)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help="listen port of the webhooks and the payments API (env TENRUSL_PORT, default 8080)",
+    )
+    parser.add_argument(
+        "--admin-host",
+        help="listen address of /metrics and the admin API (env TENRUSL_ADMIN_HOST, default --host's)",
+    )
+    parser.add_argument(
+        "--admin-port",
+        type=int,
+        help="listen port of /metrics and the admin API (env TENRUSL_ADMIN_PORT, default 9090; 0: off)",
+    )
     parser.add_argument(
         "--workers",
         type=_workers,

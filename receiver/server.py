@@ -134,24 +134,43 @@ async def serve_forever(
     host: str,
     port: int,
     *,
+    admin: web.Application | None = None,
+    admin_host: str = "127.0.0.1",
+    admin_port: int = 0,
     shutdown_timeout: float = 10,
     supervisor: socket.socket | None = None,
 ) -> None:
-    """Serve ``app`` until SIGINT or SIGTERM, then shut down gracefully (what ``web.run_app`` does).
+    """Serve ``app`` (and its admin listener) until SIGINT or SIGTERM, then shut down gracefully.
+
+    The main app starts first (it opens the pool the admin app shares) and stops last; the admin
+    listener, when given, binds ``admin_host:admin_port``.
 
     ``supervisor``: this process is one worker of ``tenrusl serve --workers N``
-    (receiver/supervisor.py). It binds with ``SO_REUSEPORT`` beside its siblings, sends one byte
-    on this socket once it listens, and shuts down gracefully as on SIGTERM if the supervisor
-    goes away (the socket reads end-of-file), so a killed supervisor never leaves workers behind.
+    (receiver/supervisor.py). It binds both ports with ``SO_REUSEPORT`` beside its siblings, sends
+    one byte on this socket once it listens, and shuts down gracefully as on SIGTERM if the
+    supervisor goes away (the socket reads end-of-file), so a killed supervisor never leaves
+    workers behind.
     """
-    runner = ReceiverRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
-    await runner.setup()
+    reuse_port = True if supervisor is not None else None
+    runners: list[web.AppRunner] = [ReceiverRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)]
+    if admin is not None:
+        runners.append(ReceiverRunner(admin, access_log=None, shutdown_timeout=shutdown_timeout))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    started: list[web.AppRunner] = []
     try:
-        await web.TCPSite(runner, host, port, reuse_port=True if supervisor is not None else None).start()
+        for runner, (bind_host, bind_port) in zip(
+            runners, [(host, port), (admin_host, admin_port)], strict=False
+        ):
+            await runner.setup()
+            started.append(runner)
+            await web.TCPSite(runner, bind_host, bind_port, reuse_port=reuse_port).start()
+        log.info(
+            "receiver listening", extra={"action": "listen", "url": f"http://{host}:{port}",
+                                         "admin_url": f"http://{admin_host}:{admin_port}" if admin else None}
+        )  # fmt: skip
         if supervisor is not None:
             supervisor.setblocking(False)
             await loop.sock_sendall(supervisor, READY)
@@ -163,7 +182,8 @@ async def serve_forever(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-        await runner.cleanup()
+        for runner in reversed(started):
+            await runner.cleanup()
 
 
 LOOPS = ("auto", "asyncio", "uvloop")

@@ -1,4 +1,4 @@
-"""``tenrusl serve --workers N``: N receiver processes sharing one port, and their supervisor.
+"""``tenrusl serve --workers N``: N receiver processes sharing its ports, and their supervisor.
 
 One aiohttp process uses one core. With N > 1 this process becomes a small supervisor: it starts
 N worker processes (``python -m receiver``, i.e. ``tenrusl serve``, started afresh, so nothing of
@@ -81,12 +81,13 @@ class Slot:
 
 
 def worker_command(settings: Settings, shutdown_timeout: float, loop: str = "auto") -> Command:
-    """``python -P -m receiver`` (``tenrusl serve``) as a worker, on the supervisor's host:port."""
+    """``python -P -m receiver`` (``tenrusl serve``) as a worker, on the supervisor's ports."""
 
     def command(fd: int) -> list[str]:
         return [
             sys.executable, "-P", "-m", "receiver",
             "--host", settings.host, "--port", str(settings.port), "--loop", loop,
+            "--admin-host", settings.admin_host, "--admin-port", str(settings.admin_port),
             "--shutdown-timeout", str(shutdown_timeout), "--supervisor-fd", str(fd),
         ]  # fmt: skip
 
@@ -246,5 +247,7 @@ def supervise(
     create_app(settings)  # builds nothing that needs closing: the pool opens only at start-up
     if settings.port == 0:
         raise SettingsError("--workers above 1 needs a fixed port: each worker binds the same one")
+    if settings.admin_port and settings.admin_port == settings.port:
+        raise SettingsError(f"--admin-port {settings.admin_port} must differ from --port (0 turns it off)")
     command = command or worker_command(settings, shutdown_timeout, loop)
     return Supervisor(settings.workers, command, shutdown_timeout=shutdown_timeout).run()

@@ -1,7 +1,8 @@
 """`tenrusl retry once|run|one|replay|unlock|schedule` and `tenrusl status`.
 
 Exit codes: 0 the command did its work (a run that was busy or paused, or whose events failed,
-also did its work); 1 the database is unreachable (the `tenrusl` command reports it for every
+also did its work); 1 the database is unreachable, refused the login, or its schema no longer
+serves this version (the `tenrusl` command reports it for every
 handler); 2 the configuration, the policy or an argument is invalid;
 3 `retry one` could not claim the event (missing, processed, not due, leased or dead without
 ``--force``).
@@ -24,8 +25,10 @@ from retry_job.backoff import Backoff, format_table, human
 from retry_job.lock import REDIS_LOCK_KEY, force_unlock
 from retry_job.policy import ResolvedPolicy, explain_policy, resolve_policy
 from retry_job.runner import EXIT_DB, EXIT_POLICY, RUN_CONNECTIONS, RUNNER_SESSION, Runner, RunOptions
+from tenrusl.compat import require_compatible
 from tenrusl.constants import RETRY_RUN_LOCK_KEY
 from tenrusl.db import open_pool
+from tenrusl.errors import DatabaseUnavailable
 from tenrusl.logs import configure_logging
 from tenrusl.policy import KNOBS, PolicyError, effective_cap, format_time, ramp_ends_at
 from tenrusl.providers import check_provider_settings
@@ -89,9 +92,23 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
         async with open_pool(
             settings.replace(db_pool_min=1, db_pool_max=RUN_CONNECTIONS), session=RUNNER_SESSION
         ) as pool:
-            return await work(Store(pool))
+            store = Store(pool)
+            await _refuse_an_incompatible_schema(store)
+            return await work(store)
 
     return asyncio.run(main())
+
+
+async def _refuse_an_incompatible_schema(store: Store) -> None:
+    """CodeTooOld (`tenrusl` exits 1) when a newer release's schema no longer serves this version.
+
+    An unreachable database is left to the work, which reports it its own way (a run records it).
+    """
+    try:
+        compat = await store.compatibility()
+    except DatabaseUnavailable:
+        return
+    require_compatible(compat)
 
 
 # -- retry once / run -----------------------------------------------------------------------------

@@ -1,3 +1,6 @@
 """TenRusl core: settings, logging, database pool, migrations and the event store."""
 
-__version__ = "0.1.0"
+from tenrusl.version import code_version
+
+# The one home of the version is the package metadata (pyproject.toml, [project] version).
+__version__ = code_version()

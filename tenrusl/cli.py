@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 
 from tenrusl import __version__
-from tenrusl.errors import DatabaseUnavailable
+from tenrusl.errors import CodeTooOld, DatabaseUnavailable
 from tenrusl.settings import Settings, SettingsError
 
 EXIT_DATABASE, EXIT_CONFIGURATION = 1, 2
@@ -79,8 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     """Parse, read the settings, run the handler; the errors every command shares end here.
 
-    A configuration error exits 2 and an unreachable database exits 1, each with one line on
-    stderr and no traceback, whichever command met it.
+    A configuration error exits 2; an unreachable database, a refused login or a database whose
+    schema no longer serves this version exits 1; each with one line on stderr and no traceback,
+    whichever command met it.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -90,7 +91,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SettingsError as exc:
         print(f"tenrusl: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, CodeTooOld) as exc:
         print(f"tenrusl {args.command}: {exc}", file=sys.stderr)
         return EXIT_DATABASE
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from tenrusl.errors import DatabaseUnavailable
+from tenrusl.errors import DatabaseAuthFailed, DatabaseUnavailable
 from tenrusl.providers import rules_fingerprint
 from tenrusl.settings import Settings
 
@@ -50,6 +50,57 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, UNAVAILABLE_ERRORS):
         return "unavailable"
     return "other"
+
+
+# Words of the server's FATAL answer when it refused who we are or how we proved it (PostgreSQL
+# sends no SQLSTATE to a client it did not let in, so libpq's text is all there is).
+_AUTH_WORDS = (
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # the role, or the database, named in the URL
+    "permission denied for database",
+    "password is required",
+    "certificate",
+)
+
+
+def server_message(exc: BaseException, url: str | None = None) -> str:
+    """The server's own words from a connection error, on one line, with the password removed.
+
+    libpq reports ``connection to server at "HOST", port N failed: FATAL:  <message>``; the part
+    after ``FATAL:`` is what the server said. The URL's password is cut out wherever it appears.
+    """
+    text = " ".join(str(exc).split())
+    if "FATAL:" in text:
+        text = text.split("FATAL:", 1)[1].strip()
+    password = _password(url)
+    if password:
+        text = text.replace(password, "***")
+    return text[:300]
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """Whether a connection error says the server refused our credentials (not that it is away)."""
+    text = str(exc)
+    return "FATAL:" in text and any(word in text for word in _AUTH_WORDS)
+
+
+def connect_error(exc: BaseException, url: str | None) -> DatabaseUnavailable:
+    """The core's error for a failed connection: an authentication failure names itself."""
+    if is_auth_failure(exc):
+        return DatabaseAuthFailed(f"database authentication failed: {server_message(exc, url)}")
+    return DatabaseUnavailable(f"cannot connect to the database: {exc.__class__.__name__}")
+
+
+def _password(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        conninfo = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return None
+    password = conninfo.get("password")
+    return str(password) if password else None
 
 
 def connection_kwargs(settings: Settings, *, session: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -119,10 +170,13 @@ async def open_pool(settings: Settings, *, session: Mapping[str, str] | None = N
 
 
 async def connect(settings: Settings) -> Connection:
-    """One direct connection (migrations, CLI tools); raises DatabaseUnavailable when unreachable."""
+    """One direct connection (migrations, CLI tools).
+
+    Raises :class:`DatabaseAuthFailed` (with the server's message) when the server refused the
+    credentials, :class:`DatabaseUnavailable` when it is unreachable.
+    """
+    url = require_url(settings)
     try:
-        return await psycopg.AsyncConnection.connect(
-            require_url(settings), row_factory=dict_row, **connection_kwargs(settings)
-        )
+        return await psycopg.AsyncConnection.connect(url, row_factory=dict_row, **connection_kwargs(settings))
     except UNAVAILABLE_ERRORS as exc:
-        raise DatabaseUnavailable(f"cannot connect to the database: {exc.__class__.__name__}") from exc
+        raise connect_error(exc, url) from exc

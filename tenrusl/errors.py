@@ -25,3 +25,15 @@ class UnstorableText(TenruslError, ValueError):
         super().__init__(f"parameter {param!r} of query {query!r} holds text PostgreSQL cannot store")
         self.query = query
         self.param = param
+
+
+class DatabaseAuthFailed(DatabaseUnavailable):
+    """The database refused our credentials.
+
+    The message carries the server's own words (never the password): a password that no longer
+    matches the database's is fixed in the Secret or in the database, not by waiting.
+    """
+
+
+class CodeTooOld(TenruslError):
+    """The database was migrated by a newer TenRusl whose schema no longer serves this version."""

@@ -137,6 +137,10 @@ class Settings:
     redis_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # The second listener of `tenrusl serve`: /metrics and the admin API, never the webhooks
+    # (docs/configuration.md, "Two ports"); 0 turns it off.
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9090
     # Receiver processes sharing the port (``tenrusl serve --workers``); 1 is a single process.
     workers: int = 1
     log_level: str = "INFO"
@@ -144,6 +148,11 @@ class Settings:
     db_pool_max: int = 16
     db_connect_timeout_s: float = 3.0
     db_statement_timeout_ms: int = 5000
+    # `tenrusl migrate`: DDL may take long on a big table, but must never queue behind a long
+    # transaction holding up every query after it (docs/configuration.md, "Migrations").
+    migrate_statement_timeout_ms: int = 0
+    migrate_lock_timeout_ms: int = 3000
+    migrate_lock_retries: int = 10
     # Group commit of webhook ingest (tenrusl/store/batch.py): deliveries per statement at most
     # (1 turns it off) and batches in flight at once.
     ingest_batch_max: int = 64
@@ -186,6 +195,11 @@ class Settings:
     operator_clusterwide: bool = False
     operator_liveness_port: int = 8081
     operator_metrics_port: int = 8080
+    # The Helm release the operator serves ("" = every policy it watches): its handlers take only
+    # policies labelled app.kubernetes.io/instance=<release>, so two releases share a namespace.
+    operator_release: str = ""
+    # The chart's policy (a WebhookRetryPolicy manifest), created at start-up when it does not exist.
+    operator_policy: Mapping[str, Any] = field(default_factory=dict)
     # Raw environment snapshot: provider modules read their own secrets from it (see ``secrets``).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -218,12 +232,17 @@ class Settings:
             redis_url=r.text("", "TENRUSL_REDIS_URL", "REDIS_URL") or None,
             host=r.text("127.0.0.1", "TENRUSL_HOST"),
             port=r.integer(8080, "TENRUSL_PORT", "PORT", minimum=1, maximum=65535),
+            admin_host=r.text("", "TENRUSL_ADMIN_HOST") or r.text("127.0.0.1", "TENRUSL_HOST"),
+            admin_port=r.integer(9090, "TENRUSL_ADMIN_PORT", minimum=0, maximum=65535),
             workers=r.integer(1, "TENRUSL_WORKERS", minimum=1, maximum=MAX_WORKERS),
             log_level=r.choice("INFO", LOG_LEVELS, "TENRUSL_LOG_LEVEL", "LOG_LEVEL", upper=True),
             db_pool_min=r.integer(2, "TENRUSL_DB_POOL_MIN", minimum=0, maximum=200),
             db_pool_max=r.integer(16, "TENRUSL_DB_POOL_MAX", minimum=1, maximum=200),
             db_connect_timeout_s=r.number(3.0, "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS", minimum=0.1),
             db_statement_timeout_ms=r.integer(5000, "TENRUSL_DB_STATEMENT_TIMEOUT_MS", minimum=0),
+            migrate_statement_timeout_ms=r.integer(0, "TENRUSL_MIGRATE_STATEMENT_TIMEOUT_MS", minimum=0),
+            migrate_lock_timeout_ms=r.integer(3000, "TENRUSL_MIGRATE_LOCK_TIMEOUT_MS", minimum=0),
+            migrate_lock_retries=r.integer(10, "TENRUSL_MIGRATE_LOCK_RETRIES", minimum=0, maximum=1000),
             ingest_batch_max=r.integer(64, "TENRUSL_INGEST_BATCH_MAX", minimum=1, maximum=1000),
             ingest_batch_concurrency=r.integer(4, "TENRUSL_INGEST_BATCH_CONCURRENCY", minimum=1, maximum=200),
             providers_allowlist=allowlist,
@@ -265,6 +284,8 @@ class Settings:
                 8081, "TENRUSL_OPERATOR_LIVENESS_PORT", minimum=0, maximum=65535
             ),
             operator_metrics_port=r.integer(8080, "TENRUSL_OPERATOR_METRICS_PORT", minimum=0, maximum=65535),
+            operator_release=r.text("", "TENRUSL_OPERATOR_RELEASE"),
+            operator_policy=MappingProxyType(r.json_object("TENRUSL_OPERATOR_POLICY")),
             environ=MappingProxyType(source),
         )
         if settings.retry_cap_ms < settings.retry_base_ms:
@@ -274,6 +295,11 @@ class Settings:
             )
         if settings.db_pool_min > settings.db_pool_max:
             raise SettingsError("TENRUSL_DB_POOL_MIN must be <= TENRUSL_DB_POOL_MAX")
+        if settings.admin_port and settings.admin_port == settings.port:
+            raise SettingsError(
+                f"TENRUSL_ADMIN_PORT={settings.admin_port} must differ from TENRUSL_PORT: the admin "
+                "listener (/metrics, the admin API) is never the webhook listener; 0 turns it off"
+            )
         _check_retry_policy(settings)
         return settings
 

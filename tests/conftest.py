@@ -21,10 +21,10 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
-from receiver.app import create_app
+from receiver.app import create_admin_app, create_app
 from receiver.server import ReceiverRunner
 from tenrusl.db import Connection
-from tenrusl.embedded import start_postgres, start_redis
+from tenrusl.embedded import free_port, start_postgres, start_redis
 from tenrusl.migrate import apply_migrations
 from tenrusl.settings import Settings
 
@@ -115,6 +115,8 @@ def base_env(db_url: str, redis_url: str) -> dict[str, str]:
         "TENRUSL_REDIS_URL": redis_url,
         "TENRUSL_ADMIN_KEY": ADMIN_KEY,
         "TENRUSL_MOCK_SECRET": MOCK_SECRET,
+        # A process a test starts (`tenrusl serve`, `dev`) binds its own free admin port, never 9090.
+        "TENRUSL_ADMIN_PORT": str(free_port()),
         "TENRUSL_DB_POOL_MIN": "1",
         "TENRUSL_DB_POOL_MAX": "4",
         "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
@@ -150,15 +152,26 @@ class ReceiverTestServer(TestServer):
         return ReceiverRunner(self.app, **kwargs)
 
 
+class ReceiverClient(TestClient):
+    """A client of the main listener; ``.admin`` is one of the admin listener (``/metrics``, the
+    admin API), served on its own loopback port as `tenrusl serve` serves it."""
+
+    admin: TestClient
+
+
 @pytest.fixture
 async def make_client() -> AsyncIterator[ClientFactory]:
-    """``await make_client(settings)``: a live receiver on a loopback port and a client for it."""
+    """``await make_client(settings)``: a live receiver on two loopback ports and a client for it."""
     clients: list[TestClient] = []
 
-    async def factory(settings: Settings) -> TestClient:
-        client = TestClient(ReceiverTestServer(create_app(settings)))
-        await client.start_server()
+    async def factory(settings: Settings) -> ReceiverClient:
+        app = create_app(settings)
+        client = ReceiverClient(ReceiverTestServer(app))
+        await client.start_server()  # the main app first: it opens the pool the admin app uses
         clients.append(client)
+        client.admin = TestClient(ReceiverTestServer(create_admin_app(app)))
+        await client.admin.start_server()
+        clients.append(client.admin)
         return client
 
     yield factory

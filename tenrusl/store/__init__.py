@@ -17,9 +17,10 @@ from tenrusl.store.retry import (
     Settled,
     SettleItem,
 )
+from tenrusl.store.schema import SchemaQueries
 
 
-class Store(PaymentQueries, EventQueries, RetryQueries):
+class Store(PaymentQueries, EventQueries, RetryQueries, SchemaQueries):
     """All named queries, as async methods over one connection pool."""
 
 

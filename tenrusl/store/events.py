@@ -1,4 +1,4 @@
-"""Webhook events: ingest (store + apply in one round trip), read; schema and metrics reads."""
+"""Webhook events: ingest (store + apply in one round trip), read; the metrics snapshot."""
 
 from __future__ import annotations
 
@@ -88,10 +88,6 @@ class EventQueries(StoreBase):
     async def get_event(self, event_id: str) -> WebhookEvent | None:
         row = await self.fetch_one("get_event", {"id": event_id})
         return WebhookEvent.from_row(row) if row else None
-
-    async def schema_version(self) -> str | None:
-        row = await self.fetch_one("schema_version")
-        return row["version"] if row else None
 
     async def metrics_snapshot(self) -> dict[str, Any]:
         row = await self.fetch_one("metrics_snapshot")

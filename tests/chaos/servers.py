@@ -258,20 +258,27 @@ class ReceiverProcess:
         self.env = {**base, **env}
         self.log = log
         self.port = 0
+        self.admin_port = 0
         self.process: subprocess.Popen[Any] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_url(self) -> str:
+        """The admin listener: /metrics and the admin API."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
     def start(self) -> None:
         """Start and wait until ``/ready`` answers 200 (database reachable and migrated)."""
         if self.running:
             raise RuntimeError("the receiver is already running")
-        self.port = free_port()
+        self.port, self.admin_port = free_port(), free_port()
         log = self.log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "receiver", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-P", "-m", "receiver", "--host", "127.0.0.1", "--port", str(self.port),
+             "--admin-port", str(self.admin_port)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         log.close()

@@ -35,7 +35,7 @@ _BACKEND = re.compile(r'^tenrusl_rate_limit_backend\{backend="(\w+)"\} 1\.0$', r
 
 
 async def limiter_backend(client: aiohttp.ClientSession, receiver: ReceiverProcess) -> str:
-    async with client.get(receiver.url + "/metrics") as resp:
+    async with client.get(receiver.admin_url + "/metrics") as resp:
         found = _BACKEND.findall(await resp.text())
     assert len(found) == 1, found
     return found[0]

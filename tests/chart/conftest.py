@@ -17,7 +17,10 @@ CHART = ROOT / "charts" / "tenrusl"
 NAMESPACE = "payments"
 RELEASE = "tenrusl"
 # The chart's oldest supported Kubernetes (Chart.yaml kubeVersion) and the newest schema we have.
-KUBE_VERSIONS = ("1.27", "1.37")
+KUBE_VERSIONS = ("1.28", "1.37")
+# What a cluster serving the WebhookRetryPolicy kind tells `helm upgrade` (.Capabilities): the chart
+# then renders its policy; a first install, where the CRD arrives with the release, does not.
+SERVES_POLICIES = "tenrusl.io/v1alpha1/WebhookRetryPolicy"
 VALUE_SETS: dict[str, list[Path]] = {
     "defaults": [],
     "production": [CHART / "ci" / "production-values.yaml"],
@@ -60,13 +63,18 @@ def render(helm: str) -> Render:
     cache: dict[str, list[dict[str, Any]]] = {}
 
     def run(
-        value_set: str = "defaults", sets: dict[str, Any] | None = None, kube: str = "1.27"
+        value_set: str = "defaults",
+        sets: dict[str, Any] | None = None,
+        kube: str = KUBE_VERSIONS[0],
+        first_install: bool = False,
     ) -> list[dict[str, Any]]:
-        key = repr((value_set, sorted((sets or {}).items()), kube))
+        """The objects of an upgrade (the cluster serves the policy kind), or of a first install."""
+        key = repr((value_set, sorted((sets or {}).items()), kube, first_install))
         if key not in cache:
+            serves = [] if first_install else ["--api-versions", SERVES_POLICIES]
             done = run_helm(
                 helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", f"{kube}.0",
-                *value_args(VALUE_SETS[value_set], sets),
+                *serves, *value_args(VALUE_SETS[value_set], sets),
             )  # fmt: skip
             cache[key] = [doc for doc in yaml.safe_load_all(done.stdout) if doc]
         return cache[key]

@@ -1,4 +1,4 @@
-"""The operator's /metrics in the chart: the port reaches the real CLI, a Service and a
+"""The operator's (and the receivers') /metrics in the chart: the port reaches the real CLI, a Service and a
 ServiceMonitor lead Prometheus to it, and the NetworkPolicies let Prometheus in.
 
 The alerts TenruslRetryRunnerStale and TenruslRetryPolicyPausedTooLong read the operator's
@@ -19,6 +19,12 @@ from tests.chart.conftest import CHART, RELEASE, Render, by_kind, one, run_helm
 MONITORING = {"metrics.serviceMonitor.enabled": True}
 PROMETHEUS = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
 INGRESS = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+# The release's `helm test` pod, always admitted to the webhook port (its probe path).
+HELM_TEST = {
+    "podSelector": {
+        "matchLabels": {"app.kubernetes.io/instance": RELEASE, "app.kubernetes.io/component": "test"}
+    }
+}
 
 
 def operator_container(objects: list[dict[str, Any]]) -> dict[str, Any]:
@@ -72,7 +78,7 @@ def test_prometheus_reaches_the_port_the_operator_serves_metrics_on(render: Rend
     opened = cli_metrics_port(container)
     assert opened == 8080
     assert scrape_targets(objects) == {
-        f"{RELEASE}-receiver": ("receiver", 8080),
+        f"{RELEASE}-receiver": ("receiver", 9090),  # the admin listener, where /metrics is
         f"{RELEASE}-operator": ("operator", opened),
     }
     health = next(p for p in container["ports"] if p["name"] == "health")["containerPort"]
@@ -122,16 +128,29 @@ def test_network_policies_let_prometheus_scrape_the_operator_and_the_receiver(re
     operator = one(objects, "NetworkPolicy", f"{RELEASE}-operator")["spec"]
     assert operator["ingress"] == [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": PROMETHEUS}]
     receiver = one(objects, "NetworkPolicy", f"{RELEASE}-receiver")["spec"]
-    http = [{"port": "http", "protocol": "TCP"}]
-    assert receiver["ingress"] == [{"ports": http, "from": INGRESS}, {"ports": http, "from": PROMETHEUS}]
+    http, admin = [{"port": "http", "protocol": "TCP"}], [{"port": "admin", "protocol": "TCP"}]
+    assert receiver["ingress"] == [
+        {"ports": http, "from": [*INGRESS, HELM_TEST]},
+        {"ports": admin, "from": PROMETHEUS},
+    ]
     # The named ports exist on the pods the policies select.
     assert "metrics" in [p["name"] for p in operator_container(objects)["ports"]]
 
 
-def test_without_metrics_from_the_receiver_stays_limited_to_receiver_from(render: Render) -> None:
+def test_without_metrics_from_nothing_in_the_cluster_reaches_the_admin_port(render: Render) -> None:
     objects = render(sets={"networkPolicy.enabled": True, "networkPolicy.receiverFrom": INGRESS})
     receiver = one(objects, "NetworkPolicy", f"{RELEASE}-receiver")["spec"]
-    assert receiver["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}], "from": INGRESS}]
+    assert receiver["ingress"] == [
+        {"ports": [{"port": "http", "protocol": "TCP"}], "from": [*INGRESS, HELM_TEST]}
+    ]
+
+
+def test_admin_from_opens_the_admin_port_beside_prometheus(render: Render) -> None:
+    tool = [{"podSelector": {"matchLabels": {"app": "ops-console"}}}]
+    objects = render(sets={"networkPolicy.enabled": True, "networkPolicy.metricsFrom": PROMETHEUS,
+                           "networkPolicy.adminFrom": tool})  # fmt: skip
+    rules = one(objects, "NetworkPolicy", f"{RELEASE}-receiver")["spec"]["ingress"]
+    assert rules[1] == {"ports": [{"port": "admin", "protocol": "TCP"}], "from": [*PROMETHEUS, *tool]}
 
 
 def test_the_notes_warn_when_the_network_policy_would_keep_prometheus_out(helm: str) -> None:
@@ -140,8 +159,7 @@ def test_the_notes_warn_when_the_network_policy_would_keep_prometheus_out(helm: 
         done = run_helm(helm, "install", RELEASE, str(CHART), "--dry-run=client", *args)
         return done.stdout.split("NOTES:", 1)[1]
 
-    closed = ("networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true",
-              "networkPolicy.receiverFrom[0].podSelector.matchLabels.app=ingress")  # fmt: skip
-    assert "Set\nnetworkPolicy.metricsFrom" in notes(*closed)
+    closed = ("networkPolicy.enabled=true", "metrics.serviceMonitor.enabled=true")
+    assert "WARNING: networkPolicy.metricsFrom is empty" in notes(*closed)
     opened = (*closed, "networkPolicy.metricsFrom[0].podSelector.matchLabels.app=prometheus")
     assert "networkPolicy.metricsFrom" not in notes(*opened)

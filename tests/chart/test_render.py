@@ -28,7 +28,7 @@ from tests.chart.conftest import (
 from tests.tools import ROOT
 
 SETS = list(VALUE_SETS)
-CUSTOM_KINDS = {"WebhookRetryPolicy", "ServiceMonitor", "PrometheusRule"}
+CUSTOM_KINDS = {"WebhookRetryPolicy", "ServiceMonitor", "PrometheusRule", "HTTPRoute"}
 POLICY_FILE = "/etc/tenrusl/policy/policy.json"  # docs/operator.md: where the CronJob mounts it
 SECRET_NAME = re.compile(r"(URL|KEY|SECRET|PASSWORD|TOKEN)$")
 
@@ -71,7 +71,7 @@ def test_every_rendered_object_passes_kubernetes_validate_strict(
 @pytest.mark.parametrize("value_set", ["defaults", "production"])
 def test_the_default_policy_validates_against_the_crd_schema(render: Render, value_set: str) -> None:
     policy = one(render(value_set), "WebhookRetryPolicy")
-    assert policy["apiVersion"] == crd.API_VERSION and policy["metadata"]["name"] == "default"
+    assert policy["apiVersion"] == crd.API_VERSION and policy["metadata"]["name"] == RELEASE
     assert "paused" not in policy["spec"], "an upgrade must never undo a pause made with kubectl"
     crd.validate_spec(policy["spec"])  # schema types, bounds, enums and the CEL rules
 
@@ -83,10 +83,12 @@ def test_a_misspelled_policy_field_fails_the_crd_schema(render: Render) -> None:
 
 
 def test_the_charts_crds_are_the_crds_folder() -> None:
-    ours = sorted(p.name for p in (CHART / "crds").iterdir())
+    """The chart's copy (files/crds/, rendered by templates/crds/) is the source of truth byte for byte."""
+    ours = sorted(p.name for p in (CHART / "files" / "crds").iterdir())
     assert ours == sorted(p.name for p in (ROOT / "crds").iterdir())
     for name in ours:
-        assert filecmp.cmp(CHART / "crds" / name, ROOT / "crds" / name, shallow=False), name
+        assert filecmp.cmp(CHART / "files" / "crds" / name, ROOT / "crds" / name, shallow=False), name
+    assert not (CHART / "crds").exists(), "a crds/ folder is installed once and never upgraded by Helm"
 
 
 @pytest.mark.parametrize("value_set", SETS)
@@ -134,6 +136,7 @@ def test_probes_and_a_grace_period_that_fits_the_drain(render: Render, value_set
     pod = deploy["spec"]["template"]["spec"]
     receiver = next(c for c in pod["containers"] if c["name"] == "receiver")
     assert receiver["startupProbe"]["httpGet"] == {"path": "/up", "port": "http"}
+    assert f"--admin-port={receiver['ports'][1]['containerPort']}" in receiver["args"]
     assert receiver["livenessProbe"]["httpGet"] == {"path": "/up", "port": "http"}
     assert receiver["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
     assert receiver["livenessProbe"]["failureThreshold"] > receiver["readinessProbe"]["failureThreshold"]
@@ -388,7 +391,11 @@ def test_helm_test_checks_up_and_ready_through_the_service(render: Render) -> No
 
 def test_operator_role_is_namespaced_and_bound_to_its_service_account(render: Render) -> None:
     objects = render()
-    assert not by_kind(objects, "ClusterRole") and not by_kind(objects, "ClusterRoleBinding")
+    assert not by_kind(objects, "ClusterRoleBinding"), "the operator's rights are namespaced"
+    assert {r["metadata"]["name"] for r in by_kind(objects, "ClusterRole")} == {
+        f"{NAMESPACE}-{RELEASE}-wrp-view",
+        f"{NAMESPACE}-{RELEASE}-wrp-edit",
+    }, "only the aggregated roles for people, bound to nobody by the chart"
     binding = one(objects, "RoleBinding")
     assert binding["roleRef"]["name"] == one(objects, "Role")["metadata"]["name"]
     assert binding["subjects"] == [

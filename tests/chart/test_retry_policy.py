@@ -86,7 +86,7 @@ def test_receiver_pods_read_the_policy_file_the_cronjobs_pods_read(render: Rende
     assert receiver == runner
     path, (mount,), (volume,) = receiver
     assert path == f"{mount['mountPath']}/{reconcile.POLICY_KEY}" and mount["readOnly"] is True
-    assert volume["configMap"] == {"name": "default-policy", "optional": True}
+    assert volume["configMap"] == {"name": f"{RELEASE}-policy", "optional": True}
     # The core reads that variable as the policy file (retry_job.policy layers it over the env).
     assert Settings.from_env({"TENRUSL_POLICY_FILE": path}).policy_file == path
 
@@ -105,18 +105,21 @@ def test_the_chart_readme_says_why_the_default_policy_has_no_tuning(render: Rend
     assert set(one(render(), "WebhookRetryPolicy")["spec"]) == {"cronJobName"}
 
 
-UPGRADE = "kubectl apply -f charts/tenrusl/crds/ && helm upgrade"
+STALE = "kubectl apply -f charts/tenrusl/crds/"
+FROM_0_1 = "--take-ownership"
 
 
-@pytest.mark.parametrize("doc", ["README.md", "charts/tenrusl/README.md", "docs/operator.md"])
-def test_every_upgrade_note_applies_the_crds_before_helm_upgrade(doc: str) -> None:
-    """Helm never upgrades crds/, and the CRD gained batchSize and resume: each upgrade note says so."""
+@pytest.mark.parametrize("doc", ["README.md", "charts/tenrusl/README.md", "docs/operator.md", "CHANGELOG.md"])
+def test_no_upgrade_note_applies_a_crds_folder_the_chart_no_longer_has(doc: str) -> None:
+    """The chart installs and upgrades the CRD itself (templates/crds/); upgrading from 0.1.0, whose
+    CRD Helm did not own, takes `helm upgrade --take-ownership` once, and each upgrade note says so."""
     text = " ".join((ROOT / doc).read_text().split())
-    assert UPGRADE in text, doc
-    assert "batchSize" in text.split(UPGRADE, 1)[1][:600], f"{doc}: say why (the new fields) next to it"
+    assert STALE not in text, doc
+    assert FROM_0_1 in text, f"{doc}: say how a release of 0.1.0 hands its CRD to Helm"
 
 
-def test_the_install_notes_apply_the_crds_before_an_upgrade(helm: str) -> None:
+def test_the_install_notes_say_the_chart_upgrades_and_keeps_the_crd(helm: str) -> None:
     done = run_helm(helm, "install", RELEASE, str(CHART), "--dry-run=client")
     notes = " ".join(done.stdout.split("NOTES:", 1)[1].split())
-    assert "kubectl apply -f charts/tenrusl/crds/ before upgrading the chart" in notes
+    assert "The chart installs and upgrades the WebhookRetryPolicy CRD and keeps it" in notes
+    assert STALE not in notes

@@ -67,14 +67,21 @@ async def stop(proc: asyncio.subprocess.Process) -> int:
 
 
 async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     env = {**os.environ, "TENRUSL_DATABASE_URL": db_url, "TENRUSL_LOG_LEVEL": "WARNING"}
-    proc, banner = await start_dev(env, tmp_path, "--port", str(port), "--retry-interval", "1")
+    proc, banner = await start_dev(
+        env, tmp_path, "--port", str(port), "--admin-port", str(admin_port), "--retry-interval", "1"
+    )
     try:
         assert f"http://127.0.0.1:{port}" in banner
+        admin = f"http://127.0.0.1:{admin_port}"
+        assert f"{admin}/metrics" in banner, "the banner names the admin listener"
         url, headers, body = printed_webhook(banner)
         async with aiohttp.ClientSession() as http:
             assert (await http.get(f"http://127.0.0.1:{port}/up")).status == 200
+            # the second port: /metrics and the admin API there, and only there
+            assert (await http.get(f"{admin}/metrics")).status == 200
+            assert (await http.get(f"http://127.0.0.1:{port}/metrics")).status == 404
             # malformed HTTP gets the JSON envelope here too (receiver.server.ReceiverRunner)
             bad = await send_raw(port, request([b"GET /up HTTP/1.1", b"X-Odd: a\x01b"]))
             assert (
@@ -108,7 +115,7 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
             for _ in range(100):
                 events = await (
                     await http.get(
-                        f"http://127.0.0.1:{port}/api/v1/admin/webhook-events?status=failed",
+                        f"{admin}/api/v1/admin/webhook-events?status=failed",
                         headers={"X-Admin-Key": admin_key},
                     )
                 ).json()
@@ -126,7 +133,9 @@ async def test_dev_serves_the_printed_commands_and_retries(db_url, tmp_path):
 async def test_dev_starts_an_embedded_postgres_when_no_url_is_given(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENRUSL_")}
     env["TENRUSL_LOG_LEVEL"] = "WARNING"
-    proc, banner = await start_dev(env, tmp_path, "--port", str(free_port()), "--no-retry")
+    proc, banner = await start_dev(
+        env, tmp_path, "--port", str(free_port()), "--admin-port", str(free_port()), "--no-retry"
+    )
     try:
         assert "embedded PostgreSQL" in banner
         url, headers, body = printed_webhook(banner)
@@ -165,7 +174,9 @@ async def test_every_provider_can_be_simulated_against_dev(db_url, tmp_path):
         "TENRUSL_DATABASE_URL": db_url,
         "TENRUSL_LOG_LEVEL": "WARNING",
     }
-    proc, banner = await start_dev(env, tmp_path, "--port", str(port), "--no-retry")
+    proc, banner = await start_dev(
+        env, tmp_path, "--port", str(port), "--admin-port", str(free_port()), "--no-retry"
+    )
     try:
         assert ". .tenrusl/dev/sandbox.env" in banner
         assert f"limits:    {DEV_RATE_PER_SECOND} webhooks/s and {DEV_RATE_PER_MINUTE}/min" in banner

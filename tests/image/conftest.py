@@ -19,6 +19,7 @@ import aiohttp
 import psycopg
 import pytest
 
+from tenrusl.embedded import free_port
 from tests.conftest import MOCK_SECRET, with_database
 from tests.tcp_proxy import TcpProxy
 from tests.tools import PODMAN, ULIMITS, ensure, require_podman
@@ -29,6 +30,13 @@ def image() -> str:
     """localhost/tenrusl:test, built from ./Dockerfile (podman's layer cache makes a rebuild quick)."""
     require_podman()
     return ensure("image")
+
+
+@pytest.fixture(scope="session")
+def operator_image() -> str:
+    """localhost/tenrusl-operator:test, the Dockerfile's `operator` target (the Kubernetes client added)."""
+    require_podman()
+    return ensure("operator-image")
 
 
 async def podman(*args: str, limit_s: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -100,6 +108,14 @@ async def containers(image: str) -> AsyncIterator[Containers]:
         await podman("rm", "--force", "--time", "0", container.name, check=False)
 
 
+@pytest.fixture
+async def operator_containers(operator_image: str) -> AsyncIterator[Containers]:
+    pool = Containers(operator_image)
+    yield pool
+    for container in pool.started:
+        await podman("rm", "--force", "--time", "0", container.name, check=False)
+
+
 @contextlib.asynccontextmanager
 async def reachable_from_containers(url: str) -> AsyncIterator[str]:
     """``url`` through a loopback TCP proxy: what a container on the host network connects to."""
@@ -145,6 +161,8 @@ def app_env(database_url: str, port: int | None = None, **extra: str) -> dict[st
         "TENRUSL_DB_POOL_MAX": "4",
         "TENRUSL_DB_CONNECT_TIMEOUT_SECONDS": "1",
         "TENRUSL_HOST": "127.0.0.1",
+        # The image listens on two ports; on the host network the admin one must be free too.
+        "TENRUSL_ADMIN_PORT": str(free_port()),
         **extra,
     }
     if port:

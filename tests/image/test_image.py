@@ -50,6 +50,44 @@ async def test_the_image_runs_as_a_numeric_non_root_user_with_a_read_only_root(
     assert "compilers []" in out
 
 
+# Run in an image: which of these modules its Python finds, and which installer files are left
+# anywhere under /usr and /opt (the base's own Python included, not only the virtualenv).
+PACKAGING_PROBE = """
+import importlib.util, os, re
+print("modules", sorted(m for m in ("pip", "setuptools", "kubernetes", "kopf") if importlib.util.find_spec(m)))
+installer = re.compile(r"^(pip|pip3(\\.\\d+)?|setuptools|_distutils_hack|distutils-precedence\\.pth)$|^(pip|setuptools)-[0-9].*")
+left = [os.path.join(d, n) for top in ("/usr", "/opt") for d, dirs, files in os.walk(top) for n in dirs + files
+        if installer.match(n)]
+print("installers", sorted(left))
+"""
+
+
+async def packaging(containers: Containers) -> tuple[list[str], list[str]]:
+    container = await containers.start("-c", PACKAGING_PROBE, opts=("--entrypoint", "python3"))
+    assert await container.wait(120) == 0, await container.logs()
+    lines = dict(line.split(" ", 1) for line in (await container.logs()).splitlines() if " " in line)
+    return json.loads(lines["modules"].replace("'", '"')), json.loads(lines["installers"].replace("'", '"'))
+
+
+async def test_the_receiver_image_has_no_installer_and_no_kubernetes_client(containers: Containers) -> None:
+    modules, installers = await packaging(containers)
+    assert modules == [] and installers == [], (modules, installers)
+
+
+async def test_the_operator_image_has_the_kubernetes_client_and_no_installer(
+    operator_containers: Containers,
+) -> None:
+    modules, installers = await packaging(operator_containers)
+    assert modules == ["kopf", "kubernetes"] and installers == [], (modules, installers)
+    code, out = await operator_containers.run("--version", env={})
+    assert code == 0 and out.startswith("tenrusl ")
+
+
+async def test_the_receiver_image_says_the_operator_is_not_in_it(containers: Containers) -> None:
+    code, out = await containers.run("operator", "-n", "payments", env={})
+    assert code == 2 and "tenrusl operator needs the Kubernetes client" in out and "Traceback" not in out
+
+
 def _signed_webhook(port: int, body: bytes) -> bytes:
     signature = hmac.new(MOCK_SECRET.encode(), body, hashlib.sha256).hexdigest()
     head = (

@@ -2,8 +2,8 @@
 
 What is changed from ``helm template`` output, and why (nothing else is):
 - the image: rendered with ``image.repository=localhost/tenrusl``, ``image.tag=test``;
-- the network: ``hostNetwork: true``, the listen address 127.0.0.1 and a free port (rendered
-  values), and the container ``ports`` dropped (podman 4.3 refuses port mappings on the host
+- the network: ``hostNetwork: true``, the listen address 127.0.0.1 and free ports for the webhook
+  and the admin listener (rendered values), and the container ``ports`` dropped (podman 4.3 refuses port mappings on the host
   network); the database and Redis URLs in the rendered Secrets point at the test servers;
 - podman 4.3 workarounds: the Secrets go into podman's secret store as their ``data`` (it cannot
   read back Secrets it played itself), the Deployment's pod runs with ``restartPolicy:
@@ -98,10 +98,14 @@ async def play(image: str, tmp_path: Path) -> AsyncIterator[Play]:
     await player.down()
 
 
-def render_for_podman(helm: str, release: str, port: int) -> list[dict[str, Any]]:
+def render_for_podman(
+    helm: str, release: str, port: int, admin_port: int | None = None
+) -> list[dict[str, Any]]:
+    """A first install's render (the operator would create the policy: no WebhookRetryPolicy)."""
     sets = {
         "image.repository": "localhost/tenrusl", "image.tag": "test", "image.pullPolicy": "Never",
-        "receiver.port": port, "config.extraEnv": {"TENRUSL_HOST": "127.0.0.1"},
+        "receiver.port": port, "receiver.adminPort": admin_port or free_port(),
+        "config.extraEnv": {"TENRUSL_HOST": "127.0.0.1"},
     }  # fmt: skip
     done = run_helm(helm, "template", release, str(CHART), "--namespace", "payments", *value_args([], sets))
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
@@ -130,8 +134,12 @@ async def probe(container: dict[str, Any], kind: str, ports: dict[str, int]) -> 
 
 
 def operator_policy_configmap(objects: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    """The policy ConfigMap exactly as the operator writes it for the chart's policy with ``spec``."""
-    wrp = one(objects, "WebhookRetryPolicy")
+    """The policy ConfigMap exactly as the operator writes it for the chart's policy with ``spec``
+    (the policy the chart hands the operator on a first install, TENRUSL_OPERATOR_POLICY)."""
+    operator = one(objects, "Deployment", next(o["metadata"]["name"] for o in objects
+                                               if o["metadata"]["name"].endswith("-operator") and o["kind"] == "Deployment"))  # fmt: skip
+    env = {e["name"]: e.get("value") for e in operator["spec"]["template"]["spec"]["containers"][0]["env"]}
+    wrp = json.loads(env["TENRUSL_OPERATOR_POLICY"])
     meta = {"name": wrp["metadata"]["name"], "namespace": "payments", "uid": "u-1", "generation": 1}
     policy = reconcile.policy_from_spec({**wrp["spec"], **spec}, reconcile.source_of(meta))
     return reconcile.render_configmap(reconcile.configmap_name(meta["name"], wrp["spec"]), meta, policy)
@@ -147,14 +155,15 @@ def signed_mock_webhook(secret: str, event_id: str) -> tuple[bytes, dict[str, st
 async def test_the_rendered_receiver_pod_passes_its_probes_stores_a_signed_webhook_and_reads_the_policy(
     helm: str, play: Play, proxied_empty_db_url: str, empty_db_url: str, redis_url: str
 ) -> None:
-    release, port = f"tenrusl-{uuid.uuid4().hex[:6]}", free_port()
-    objects = render_for_podman(helm, release, port)
+    release, port, admin_port = f"tenrusl-{uuid.uuid4().hex[:6]}", free_port(), free_port()
+    objects = render_for_podman(helm, release, port, admin_port)
     point_at_test_servers(objects, release, proxied_empty_db_url, redis_url)
     deployment = one(objects, "Deployment", f"{release}-receiver")
     deployment["spec"]["replicas"] = 1
     pod = deployment["spec"]["template"]["spec"]
     pod["restartPolicy"] = "OnFailure"
     ports = on_host_network(pod)["receiver"]
+    assert ports == {"http": port, "admin": admin_port}
     receiver = pod["containers"][0]
     assert receiver["image"] == "localhost/tenrusl:test"
     policy = operator_policy_configmap(objects, limit=7, batchSize=5)
@@ -185,6 +194,16 @@ async def test_the_rendered_receiver_pod_passes_its_probes_stores_a_signed_webho
         ).fetchone()
     assert row is not None and row[0] == "mock" and bytes(row[1]) == body
 
+    # /metrics on the second port (what the admin Service and the ServiceMonitor reach), counting
+    # that webhook; never on the webhook port.
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"http://127.0.0.1:{ports['admin']}/metrics") as scraped:
+            assert scraped.status == 200
+            text = await scraped.text()
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as public:
+            assert public.status == 404
+    assert 'tenrusl_webhooks_total{outcome="accepted",provider="mock"} 1.0' in text, text[:2000]
+
     # The install notes' own first-webhook commands, with the port-forward's address.
     notes_answer = await run_notes_webhook(helm, release, port, secret)
     assert '"persisted": true' in notes_answer and '"duplicate": false' in notes_answer, notes_answer
@@ -195,7 +214,7 @@ async def test_the_rendered_receiver_pod_passes_its_probes_stores_a_signed_webho
     # reads the policy file the operator wrote for the CronJob, through the chart's own mount.
     status = await podman("exec", f"{release}-receiver-pod-0-receiver", "tenrusl", "status", "--json")
     report = json.loads(status.stdout)["policy"]
-    assert report["file"]["state"] == "read" and report["file"]["source"]["name"] == "default", report
+    assert report["file"]["state"] == "read" and report["file"]["source"]["name"] == release, report
     assert (report["effective"]["limit"], report["effective"]["batchSize"]) == (7, 5)
     assert report["sources"]["limit"] == report["sources"]["batchSize"] == "policy file"
 
@@ -206,7 +225,7 @@ async def run_notes_webhook(helm: str, release: str, port: int, secret: str) -> 
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (the install notes use it)")
     done = run_helm(helm, "install", release, str(CHART), "--namespace", "payments", "--dry-run=client")
-    step = done.stdout.split("NOTES:", 1)[1].split("2. ", 1)[1].split("3. ", 1)[0]
+    step = done.stdout.split("NOTES:", 1)[1].split("2. ", 1)[1].split("/metrics and the admin API", 1)[0]
     wanted = ("BODY=", "SIG=", "curl", "-H")
     lines = [line.strip() for line in step.splitlines() if line.strip().startswith(wanted)]
     assert len(lines) == 4, step

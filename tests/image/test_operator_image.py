@@ -1,4 +1,4 @@
-"""The operator in the real image, started with the chart's rendered arguments, against the kmock
+"""The operator in the real operator image, started with the chart's rendered arguments, against the kmock
 API server: it reconciles, answers its liveness probe and serves the effective policy on /metrics
 at the ports the chart names, and exits 0 on SIGTERM. Its calls are recorded for the RBAC test
 like every other kmock test's."""
@@ -41,15 +41,20 @@ async def scrape(url: str) -> str:
 
 
 async def test_the_operator_in_the_image_runs_the_charts_arguments_serves_health_and_metrics_and_exits_0(
-    helm: str, containers: Containers, cluster: Cluster, kubeconfig: Path
+    helm: str, operator_containers: Containers, cluster: Cluster, kubeconfig: Path
 ) -> None:
     cluster.put(CRONJOBS, cronjob_body())
     cluster.put(WRP, policy_body(limit=50))
     os.chmod(kubeconfig, 0o644)  # readable by the image's user 10001
     container = rendered_operator(helm, free_port(), free_port())
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    env = {"KUBECONFIG": "/etc/tenrusl/kubeconfig", "TENRUSL_OPERATOR_NAMESPACE": "payments"}
-    operator = await containers.start(
+    assert container["image"].startswith("ghcr.io/tenrusl/tenrusl-operator:"), (
+        "the chart runs the operator image"
+    )
+    release = next(e["value"] for e in container["env"] if e["name"] == "TENRUSL_OPERATOR_RELEASE")
+    env = {"KUBECONFIG": "/etc/tenrusl/kubeconfig", "TENRUSL_OPERATOR_NAMESPACE": "payments",
+           "TENRUSL_OPERATOR_RELEASE": release}  # fmt: skip
+    operator = await operator_containers.start(
         *container["args"], env=env, opts=("-v", f"{kubeconfig}:/etc/tenrusl/kubeconfig:ro")
     )
 

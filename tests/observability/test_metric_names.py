@@ -40,7 +40,7 @@ async def _live_metrics(client: Any, settings: Settings) -> str:
         # evt_unmatched fails again; an hour's minimum wait keeps the drain from claiming it twice.
         result = await Runner(settings.replace(retry_min_delay_ms=3_600_000), Store(pool)).run()
     assert result.outcome == "completed" and result.claimed == 1
-    resp = await client.get("/metrics")
+    resp = await client.admin.get("/metrics")
     assert resp.status == 200
     return await resp.text()
 

@@ -124,7 +124,7 @@ async def test_backlog_and_5xx_alerts_fire_in_a_real_prometheus(
     proxy = TcpProxy(db_url)
     await proxy.start()
     client = await make_client(make_settings(TENRUSL_DATABASE_URL=proxy.url))
-    prometheus = Prometheus(tmp_path, f"127.0.0.1:{client.server.port}")
+    prometheus = Prometheus(tmp_path, f"127.0.0.1:{client.admin.server.port}")  # the admin listener
     seen: dict[str, dict[str, Any]] = {}
     burst: asyncio.Task[None] | None = None
     try:

@@ -70,17 +70,33 @@ def cronjob_body(
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": _meta(name),
+        "metadata": {**_meta(name), "labels": dict(CHART_CRONJOB_LABELS)},
         "spec": spec,
         "status": dict(status),
     }
 
 
-def policy_body(name: str = "default", generation: int = 1, **spec: Any) -> dict[str, Any]:
+# The labels the chart puts on its retry CronJob (release "tenrusl"): the operator's proof of ownership.
+CHART_CRONJOB_LABELS = {
+    "app.kubernetes.io/name": "tenrusl",
+    "app.kubernetes.io/instance": "tenrusl",
+    "app.kubernetes.io/component": "retry-runner",
+    "app.kubernetes.io/part-of": "tenrusl",
+    "app.kubernetes.io/managed-by": "Helm",
+}
+
+
+def policy_body(
+    name: str = "default", generation: int = 1, labels: dict[str, str] | None = None, **spec: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": "tenrusl.io/v1alpha1",
         "kind": "WebhookRetryPolicy",
-        "metadata": {**_meta(name), "generation": generation},
+        "metadata": {
+            **_meta(name),
+            "generation": generation,
+            "labels": labels or {"app.kubernetes.io/instance": "tenrusl"},
+        },
         "spec": spec,
     }
 
@@ -209,7 +225,15 @@ def kubeconfig(kmock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     yield path
 
 
-StartOperator = Callable[..., Awaitable[Cluster]]
+class StartOperator:
+    """``await start_operator(registry=None, memo=None)`` starts the operator; ``await
+    start_operator.stop()`` stops every one started (as Helm deletes the operator's Deployment)."""
+
+    def __init__(self, start: Callable[..., Awaitable[Cluster]], stop: Callable[[], Awaitable[None]]) -> None:
+        self._start, self.stop = start, stop
+
+    async def __call__(self, registry: Any = None, memo: Any = None) -> Cluster:
+        return await self._start(registry, memo)
 
 
 @pytest.fixture
@@ -223,13 +247,14 @@ async def start_operator(cluster: Cluster) -> AsyncIterator[StartOperator]:
     import kopf
     from tenrusl_operator import handlers
 
-    stop = threading.Event()
+    stops: list[threading.Event] = []
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
     async def start(registry: kopf.OperatorRegistry | None = None, memo: kopf.Memo | None = None) -> Cluster:
         """``memo``: kopf's root memo, as ``tenrusl operator`` passes it (the metrics port)."""
-        ready = threading.Event()
+        ready, stop = threading.Event(), threading.Event()
+        stops.append(stop)
 
         def run() -> None:
             try:
@@ -252,14 +277,18 @@ async def start_operator(cluster: Cluster) -> AsyncIterator[StartOperator]:
         assert await asyncio.to_thread(ready.wait, 10), f"the operator did not start: {errors}"
         return cluster
 
-    assert handlers.RESOURCE
-    try:
-        yield start
-    finally:
-        stop.set()
+    async def stop_all() -> None:
+        for stop in stops:
+            stop.set()
         for thread in threads:
             await asyncio.to_thread(thread.join, 20)
             assert not thread.is_alive(), "the operator did not stop within 20 s"
+
+    assert handlers.RESOURCE
+    try:
+        yield StartOperator(start, stop_all)
+    finally:
+        await stop_all()
         assert not errors, f"the operator failed: {errors!r}"
 
 
@@ -286,27 +315,16 @@ def run_plugin(capsys: pytest.CaptureFixture[str]) -> RunPlugin:
     return run
 
 
-def fast_registry(timer_s: float = 0.2) -> Any:
-    """The operator's real handlers, with the status timer every ``timer_s`` instead of 30 s."""
+def fast_memo(observe_s: float = 0.2, **values: Any) -> Any:
+    """A root memo that makes the operator's periodic look come every ``observe_s`` instead of 30 s."""
     import kopf
-    from tenrusl_operator import handlers
 
-    registry = kopf.OperatorRegistry()
-    kopf.on.startup(registry=registry)(handlers.configure)
-    kopf.on.cleanup(registry=registry)(handlers.disconnect)
-    kopf.on.login(registry=registry)(handlers.login)
-    for on in (kopf.on.resume, kopf.on.create, kopf.on.update):
-        on(*handlers.RESOURCE, registry=registry)(handlers.apply_policy)
-    kopf.timer(*handlers.RESOURCE, interval=timer_s, registry=registry)(handlers.observe)
-    kopf.on.delete(*handlers.RESOURCE, registry=registry)(handlers.release_cronjob)
-    return registry
+    return kopf.Memo(observe_interval=observe_s, **values)
 
 
-def metrics_memo() -> Any:
+def metrics_memo(observe_s: float = 30.0) -> Any:
     """A root memo that makes the operator serve /metrics on a free loopback port."""
-    import kopf
-
-    return kopf.Memo(metrics_port=0, metrics_host="127.0.0.1")
+    return fast_memo(observe_s, metrics_port=0, metrics_host="127.0.0.1")
 
 
 async def metrics_text(memo: Any) -> str:

@@ -36,6 +36,7 @@ def _handler_ids(registry: kopf.OperatorRegistry) -> set[str]:
         *registry._changing.get_all_handlers(),
         *registry._spawning.get_all_handlers(),
         *registry._activities.get_all_handlers(),
+        *registry._watching.get_all_handlers(),
     ]
     return {h.id for h in found if not getattr(h, "_fallback", False)}
 
@@ -63,8 +64,7 @@ def test_loading_the_handlers_file_by_path_registers_every_handler() -> None:
         kopf.set_default_registry(saved)
     expected = {
         "apply_policy",
-        "observe",
-        "release_cronjob",
+        "on_event",
         "configure",
         "login",
         "disconnect",
@@ -98,13 +98,36 @@ async def test_kopf_run_on_the_file_reconciles_a_policy(cluster: Cluster, kubeco
 
 def test_console_script_and_command_are_declared() -> None:
     scripts = {ep.name: ep for ep in entry_points(group="console_scripts")}
-    assert scripts["kubectl-tenrusl"].value == "tenrusl_operator.plugin:main"
+    assert scripts["kubectl-tenrusl"].value == "tenrusl_operator.cli:plugin_main"
     commands = {ep.name: ep for ep in entry_points(group="tenrusl.commands")}
     assert commands["operator"].value == "tenrusl_operator.cli:register"
-    from tenrusl_operator import plugin
-
     assert commands["operator"].load() is cli.register
-    assert scripts["kubectl-tenrusl"].load() is plugin.main
+    assert scripts["kubectl-tenrusl"].load() is cli.plugin_main
+
+
+WITHOUT_KUBERNETES = "import sys; sys.modules['kubernetes'] = sys.modules['kopf'] = None; "
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "what"),
+    [
+        ("from tenrusl_operator import cli; sys.exit(cli.plugin_main())", 1, "kubectl tenrusl"),
+        (
+            "from tenrusl.cli import main; sys.exit(main(['operator', '-n', 'payments']))",
+            2,
+            "tenrusl operator",
+        ),
+    ],
+)
+def test_without_the_kubernetes_client_the_operator_and_plugin_say_which_extra(
+    code: str, exit_code: int, what: str
+) -> None:
+    """The receiver image leaves the Kubernetes client out; both commands then explain, no traceback."""
+    done = subprocess.run([sys.executable, "-P", "-c", WITHOUT_KUBERNETES + code], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == exit_code, done.stderr
+    assert f"{what} needs the Kubernetes client" in done.stderr and "tenrusl[operator]" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def _args(*argv: str) -> Any:

@@ -74,6 +74,47 @@ async def test_pause_without_an_operator_is_not_confirmed(cluster: Cluster, run_
     assert "has not confirmed within 0.3s" in err
 
 
+async def test_the_runbooks_operator_down_fix_resumes_without_the_operator(
+    cluster: Cluster, run_plugin: RunPlugin
+) -> None:
+    """docs/RUNBOOK.md: the CronJob is suspended, the policy says resume, the operator is down."""
+    cluster.put(CRONJOBS, cronjob_body(suspend=True))
+    paused = policy_body(paused=True, limit=300)
+    paused["status"] = {"pausedAt": "2026-11-28T09:00:00Z"}  # the operator applied the pause, then died
+    cluster.put(WRP, paused)
+    code, out, err = await run_plugin("resume", "--without-operator")
+    assert code == 0, err
+    assert "applied without the operator" in out
+    assert spec_of(cluster)["paused"] is False
+    assert cluster.must(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is False
+    written = json.loads(cluster.must(CONFIGMAPS, "default-policy")["data"]["policy.json"])
+    assert written["paused"] is False and written["limit"] == 300
+    assert written["resumedAt"], "the gradual resume starts now, as the operator would have started it"
+
+
+async def test_pause_without_the_operator_writes_the_pause_the_runner_reads(
+    cluster: Cluster, run_plugin: RunPlugin
+) -> None:
+    cluster.put(CRONJOBS, cronjob_body())
+    cluster.put(WRP, policy_body())
+    code, _, err = await run_plugin("pause", "--without-operator")
+    assert code == 0, err
+    assert cluster.must(CRONJOBS, "tenrusl-retry")["spec"]["suspend"] is True
+    assert json.loads(cluster.must(CONFIGMAPS, "default-policy")["data"]["policy.json"])["paused"] is True
+
+
+async def test_without_the_operator_a_foreign_cronjob_is_refused_too(
+    cluster: Cluster, run_plugin: RunPlugin
+) -> None:
+    foreign = cronjob_body("nightly-backup", suspend=False)
+    foreign["metadata"]["labels"] = {"app": "backup"}
+    cluster.put(CRONJOBS, foreign)
+    cluster.put(WRP, policy_body(cronJobName="nightly-backup"))
+    code, _, err = await run_plugin("pause", "--without-operator")
+    assert code == 1 and "refusing CronJob payments/nightly-backup" in err
+    assert cluster.must(CRONJOBS, "nightly-backup") == foreign and patches_of(cluster, "cronjobs") == []
+
+
 async def test_pause_with_no_wait_only_patches(cluster: Cluster, run_plugin: RunPlugin) -> None:
     cluster.put(WRP, policy_body())
     code, _, _ = await run_plugin("pause", "--wait", "0")

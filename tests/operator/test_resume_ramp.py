@@ -23,7 +23,6 @@ from tests.operator.conftest import (
     StartOperator,
     condition,
     cronjob_body,
-    fast_registry,
     metrics_memo,
     policy_body,
     scrape,
@@ -72,8 +71,8 @@ async def test_pause_then_resume_ramps_the_cap_in_status_file_and_metrics(
 ) -> None:
     cluster.put(CRONJOBS, cronjob_body())
     cluster.put(WRP, policy_body(limit=100, batchSize=20))
-    memo = metrics_memo()
-    await start_operator(fast_registry(), memo)
+    memo = metrics_memo(observe_s=0.2)
+    await start_operator(None, memo)
     await cluster.wait_for(lambda: status(cluster).get("cap") == 100, what="cap 100")
     assert status(cluster)["policyFileVersion"] == 2 and "pausedAt" not in status(cluster)
     metrics = await scrape(memo)

@@ -22,7 +22,7 @@ async def test_outage_then_recovery(make_client, make_settings, db_url, db):
     assert (await client.get("/up")).status == 200
     ready = await client.get("/ready")
     assert ready.status == 503 and (await ready.json())["error"]["code"] == "database_unavailable"
-    assert (await client.get("/metrics")).status == 200
+    assert (await client.admin.get("/metrics")).status == 200
     count = await (await db.execute("SELECT count(*) AS n FROM webhook_events")).fetchone()
     assert count["n"] == 0  # nothing acknowledged, nothing stored
 

@@ -66,7 +66,7 @@ async def test_allowed_type_is_accepted_and_other_types_are_422(
     assert (await refused.json())["error"]["code"] == "event_type_not_allowed"
     assert "X-RateLimit-Limit" in refused.headers
     assert await stored(db) == 1  # the refused event was not stored
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.admin.get("/metrics")).text()
     assert 'tenrusl_webhooks_total{outcome="rejected",provider="mock"} 1.0' in metrics
 
 

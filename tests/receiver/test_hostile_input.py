@@ -133,12 +133,12 @@ async def test_a_signed_event_naming_a_payment_is_applied_even_with_repairs_else
 async def test_events_needing_review_are_listed_and_filtered(client):
     for body in (b'{"id":"evt_plain"}', b'{"id":"evt_odd","v":NaN}'):
         assert (await client.post(WEBHOOK, data=body, headers=signed(body))).status == 202
-    resp = await client.get("/api/v1/admin/webhook-events?needs_review=true", headers=ADMIN)
+    resp = await client.admin.get("/api/v1/admin/webhook-events?needs_review=true", headers=ADMIN)
     body = await resp.json()
     assert [(e["event_id"], e["payload_issues"]) for e in body["data"]] == [
         ("evt_odd", ["non_finite_number"])
     ]
-    resp = await client.get("/api/v1/admin/webhook-events?needs_review=false", headers=ADMIN)
+    resp = await client.admin.get("/api/v1/admin/webhook-events?needs_review=false", headers=ADMIN)
     assert [e["event_id"] for e in (await resp.json())["data"]] == ["evt_plain"]
 
 
@@ -365,7 +365,10 @@ REJECTED: list[tuple[str, tuple[str, str, dict[str, str], bytes | None], int, st
 )
 async def test_hostile_request_gets_a_json_4xx(client, call, status, code, field):
     method, path, headers, body = call
-    resp = await client.request(method, path, headers=headers, data=body, skip_auto_headers=["Content-Type"])
+    listener = client.admin if "/admin/" in path else client  # the admin API is on the second port
+    resp = await listener.request(
+        method, path, headers=headers, data=body, skip_auto_headers=["Content-Type"]
+    )
     assert resp.status == status, await resp.text()
     assert resp.content_type == "application/json"
     error = (await resp.json())["error"]
@@ -376,7 +379,7 @@ async def test_hostile_request_gets_a_json_4xx(client, call, status, code, field
 
 
 async def test_per_page_above_the_maximum_is_the_maximum_as_documented(client):
-    resp = await client.get("/api/v1/admin/payments?per_page=" + "9" * 5000, headers=ADMIN)
+    resp = await client.admin.get("/api/v1/admin/payments?per_page=" + "9" * 5000, headers=ADMIN)
     assert resp.status == 200 and (await resp.json())["meta"]["per_page"] == 100
 
 
@@ -392,7 +395,7 @@ async def test_force_accepts_the_documented_booleans(client, db):
     assert (await client.post(WEBHOOK, data=body, headers=signed(body))).status == 202
     row = await (await db.execute("SELECT id FROM webhook_events")).fetchone()
     for value in ("false", "0", "no", "TRUE", "Yes", "1", ""):
-        resp = await client.post(
+        resp = await client.admin.post(
             f"/api/v1/admin/webhook-events/{row['id']}/retry?force={value}", headers=ADMIN
         )
         assert resp.status == 202, value

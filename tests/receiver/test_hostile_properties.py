@@ -290,7 +290,7 @@ LIST_PARAMS = {
 async def test_admin_lists_answer_200_or_422_naming_the_field(client, which, params, authorised):
     query = "&".join(f"{name}={value}" for name, value in params)
     headers = ADMIN if authorised else {"X-Admin-Key": "wrong"}
-    resp = await client.get(f"/api/v1/admin/{which}?{query}", headers=headers)
+    resp = await client.admin.get(f"/api/v1/admin/{which}?{query}", headers=headers)
     answer = await assert_answer(resp, {200, 422} if authorised else {401})
     if resp.status == 422:
         assert answer is not None and set(answer["error"]["fields"]) <= set(LIST_PARAMS[which])
@@ -302,13 +302,13 @@ async def test_admin_lists_answer_200_or_422_naming_the_field(client, which, par
 @given(event_id=path_segment, force=st.none() | query_value.map(lambda v: quote(v, safe="")))
 async def test_admin_retry_with_hostile_ids_and_flags_never_fails_with_a_5xx(client, event_id, force):
     suffix = "" if force is None else f"?force={force}"
-    resp = await client.post(f"/api/v1/admin/webhook-events/{event_id}/retry{suffix}", headers=ADMIN)
+    resp = await client.admin.post(f"/api/v1/admin/webhook-events/{event_id}/retry{suffix}", headers=ADMIN)
     await assert_answer(resp, {202, 404, 405, 409, 422})
 
 
 @budget("health")
 @given(
-    path=st.sampled_from(("/up", "/ready", "/metrics", "/api/openapi.yaml")),
+    path=st.sampled_from(("/up", "/ready", "admin:/metrics", "/api/openapi.yaml", "admin:/api/openapi.yaml")),
     headers=st.dictionaries(
         st.sampled_from(("X-Request-ID", "X-Correlation-ID", "traceparent", "Accept", "X-Forwarded-For")),
         printable_header_text(),
@@ -321,7 +321,9 @@ async def test_admin_retry_with_hostile_ids_and_flags_never_fails_with_a_5xx(cli
 )
 async def test_health_routes_answer_whatever_the_headers(client, path, headers, query):
     qs = "&".join(f"{k}={v}" for k, v in query)
-    resp = await client.get(f"{path}?{qs}" if qs else path, headers=headers)
+    listener = client.admin if path.startswith("admin:") else client
+    path = path.removeprefix("admin:")
+    resp = await listener.get(f"{path}?{qs}" if qs else path, headers=headers)
     await assert_answer(resp, {200, 400})  # 400: a header value the HTTP parser refuses
 
 

@@ -96,7 +96,7 @@ async def test_broken_chunked_body_after_the_handler_started_is_never_a_500(clie
     )
     resp = await send_raw(client.port, head + b"5\r\nabcde\r\n", then=b"zz\r\n", pause=0.3)
     assert resp is None or (resp.status == 400 and resp.json()["error"]["code"] == "malformed_request"), resp
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.admin.get("/metrics")).text()
     assert 'status="500"' not in metrics
     assert (await client.get("/up")).status == 200
 
@@ -156,11 +156,12 @@ async def test_idempotency_key_that_is_not_utf8_is_hashed(client):
 
 async def test_tenrusl_serve_answers_malformed_http_with_the_envelope(db_url):
     """The console script's server, not only the test server, has the JSON error hook."""
-    port = free_port()
+    port, admin_port = free_port(), free_port()
     env = {
         **os.environ,
         "TENRUSL_DATABASE_URL": db_url,
         "TENRUSL_PORT": str(port),
+        "TENRUSL_ADMIN_PORT": str(admin_port),
         "TENRUSL_LOG_LEVEL": "WARNING",
     }
     proc = await asyncio.create_subprocess_exec(TENRUSL, "serve", env=env, stderr=asyncio.subprocess.DEVNULL)
@@ -182,8 +183,8 @@ async def test_tenrusl_serve_answers_malformed_http_with_the_envelope(db_url):
             ]
         )
         await send_raw(port, head + b"5\r\nabcde\r\n", then=b"zz\r\n", pause=0.3)
-        metrics = await send_raw(port, request([b"GET /metrics HTTP/1.1"]))
-        assert metrics is not None and b'status="5' not in metrics.body
+        metrics = await send_raw(admin_port, request([b"GET /metrics HTTP/1.1"]))
+        assert metrics is not None and metrics.status == 200 and b'status="5' not in metrics.body
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0

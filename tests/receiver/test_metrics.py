@@ -78,7 +78,7 @@ async def test_signature_failures_are_counted_by_provider_and_reason(client: Any
         assert (await client.post("/api/v1/webhooks/mock", data=body, headers=bad)).status == 401
     missing = {"Content-Type": "application/json"}
     assert (await client.post("/api/v1/webhooks/mock", data=body, headers=missing)).status == 401
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.admin.get("/metrics")).text()
     failures = {
         labels: value
         for line in text.splitlines()
@@ -101,7 +101,7 @@ async def test_labels_stay_bounded_for_unknown_paths_and_providers(client: Any) 
         await client.post(path, data=b"{}", headers={"Content-Type": "application/json"})
     for method in ("BREW", "PROPFIND", "X-1"):  # any token is a method to aiohttp
         await client.request(method, "/up")
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.admin.get("/metrics")).text()
     assert set(re.findall(r'method="([^"]*)"', text)) <= {"GET", "POST", "other"}
     assert 'method="other"' in text
     routes = set(re.findall(r'route="([^"]*)"', text))
@@ -119,7 +119,7 @@ async def test_database_errors_are_counted_by_kind(make_client: Any, make_settin
     client = await make_client(
         make_settings(TENRUSL_DATABASE_URL=proxy.url, TENRUSL_DB_STATEMENT_TIMEOUT_MS="300")
     )
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.admin.get("/metrics")).text()
     for kind in ("unavailable", "timeout", "other"):
         assert _sample(text, "tenrusl_db_errors_total", kind=kind) == 0  # exported before any error
 
@@ -160,7 +160,7 @@ async def test_fifty_concurrent_scrapes_run_one_snapshot_query(
     assert registry.get_sample_value("tenrusl_db_query_duration_seconds_count", count) is None
     async with await psycopg.AsyncConnection.connect(db_url) as locker, locker.transaction():
         await locker.execute("LOCK TABLE retry_runs IN ACCESS EXCLUSIVE MODE")
-        scrapes = [asyncio.create_task(client.get("/metrics")) for _ in range(50)]
+        scrapes = [asyncio.create_task(client.admin.get("/metrics")) for _ in range(50)]
         for _ in range(400):
             if await _snapshot_backends(db):
                 break
@@ -183,7 +183,7 @@ async def test_scrapes_during_an_outage_try_the_database_once(
     await proxy.start()
     client = await make_client(make_settings(TENRUSL_DATABASE_URL=proxy.url))
     await proxy.stop()
-    responses = await asyncio.gather(*(client.get("/metrics") for _ in range(50)))
+    responses = await asyncio.gather(*(client.admin.get("/metrics") for _ in range(50)))
     assert {r.status for r in responses} == {200}
     text = await responses[-1].text()
     assert _sample(text, "tenrusl_db_up") == 0

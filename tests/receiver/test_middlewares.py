@@ -82,7 +82,7 @@ def test_json_formatter_keeps_extra_fields_and_exceptions():
 
 async def test_metrics_are_prometheus_text(client):
     await client.get("/up")
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.admin.get("/metrics")).text()
     assert 'tenrusl_http_requests_total{method="GET",route="/up",status="200"}' in text
     assert "tenrusl_retry_backlog 0.0" in text
     assert "tenrusl_db_up 1.0" in text

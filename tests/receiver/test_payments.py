@@ -93,7 +93,7 @@ async def test_missing_payments_are_404_json(client):
 
 async def test_admin_list_requires_a_configured_key(make_client, make_settings):
     client = await make_client(make_settings(TENRUSL_ADMIN_KEY=""))
-    resp = await client.get("/api/v1/admin/payments")
+    resp = await client.admin.get("/api/v1/admin/payments")
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "admin_not_configured"
 
 
@@ -107,7 +107,7 @@ async def test_admin_list_requires_a_configured_key(make_client, make_settings):
     ],
 )
 async def test_admin_list_rejects_missing_or_wrong_keys(client, headers):
-    resp = await client.get("/api/v1/admin/payments", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments", headers=headers)
     assert resp.status == 401 and (await resp.json())["error"]["code"] == "unauthorized"
 
 
@@ -116,14 +116,14 @@ async def test_admin_list_filters_and_paginates(client):
         await create_payment(client, amount=amount)
     target = await create_payment(client, amount=99)
     headers = {"X-Admin-Key": ADMIN_KEY}
-    resp = await client.get("/api/v1/admin/payments?per_page=2&page=2", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments?per_page=2&page=2", headers=headers)
     assert resp.status == 200
     body = await resp.json()
     assert body["meta"] == {"current_page": 2, "per_page": 2, "total": 6, "last_page": 3}
     assert len(body["data"]) == 2
-    resp = await client.get("/api/v1/admin/payments?per_page=2&page=1", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments?per_page=2&page=1", headers=headers)
     assert (await resp.json())["data"][0]["id"] == target["id"]  # newest first
-    resp = await client.get("/api/v1/admin/payments?per_page=2&page=9", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments?per_page=2&page=9", headers=headers)
     body = await resp.json()  # past the last page: no rows, and still the total
     assert body["data"] == [] and body["meta"] == {
         "current_page": 9,
@@ -131,30 +131,34 @@ async def test_admin_list_filters_and_paginates(client):
         "total": 6,
         "last_page": 3,
     }
-    resp = await client.get(
+    resp = await client.admin.get(
         f"/api/admin/payments?q={target['provider_ref'][-8:]}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
     )
     assert [p["id"] for p in (await resp.json())["data"]] == [target["id"]]
-    resp = await client.get("/api/v1/admin/payments?status=succeeded", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments?status=succeeded", headers=headers)
     assert (await resp.json())["meta"]["total"] == 0
-    resp = await client.get(
+    resp = await client.admin.get(
         "/api/v1/admin/payments?created_from=2000-01-01&created_to=2999-12-31&per_page=500", headers=headers
     )
     body = await resp.json()
     assert body["meta"]["total"] == 6 and body["meta"]["per_page"] == 100
-    resp = await client.get("/api/v1/admin/payments?created_from=yesterday", headers=headers)
+    resp = await client.admin.get("/api/v1/admin/payments?created_from=yesterday", headers=headers)
     assert resp.status == 422 and "created_from" in (await resp.json())["error"]["fields"]
 
 
 async def test_demo_key_is_refused_in_production(make_client, make_settings):
     demo = {"TENRUSL_ADMIN_KEY": "", "TENRUSL_ADMIN_DEMO_KEY": "demo-key-123"}
     dev = await make_client(make_settings(**demo))
-    assert (await dev.get("/api/v1/admin/payments", headers={"X-Admin-Key": "demo-key-123"})).status == 200
+    assert (
+        await dev.admin.get("/api/v1/admin/payments", headers={"X-Admin-Key": "demo-key-123"})
+    ).status == 200
     prod = await make_client(
         make_settings(**demo, TENRUSL_ENV="production", TENRUSL_PROVIDERS_ALLOWLIST="mock")
     )
-    assert (await prod.get("/api/v1/admin/payments", headers={"X-Admin-Key": "demo-key-123"})).status == 503
+    assert (
+        await prod.admin.get("/api/v1/admin/payments", headers={"X-Admin-Key": "demo-key-123"})
+    ).status == 503
 
 
 async def test_ulids_are_printed_in_lower_case_and_old_upper_case_references_still_work(client, db):

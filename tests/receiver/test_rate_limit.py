@@ -164,7 +164,7 @@ async def test_eleventh_request_in_a_second_is_429_with_headers(mock_only: Any, 
     assert resp.headers["X-RateLimit-Remaining"] == "0"
     assert resp.headers["X-RateLimit-Reset"] == str(int(PINNED) + 1)
     assert backend_gauge(client, "redis") == 1
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.admin.get("/metrics")).text()
     assert 'tenrusl_webhooks_total{outcome="rate_limited",provider="mock"} 1.0' in metrics
 
 

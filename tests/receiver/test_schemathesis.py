@@ -1,8 +1,9 @@
-"""Schemathesis against the OpenAPI document the live receiver serves: every operation, bounded and
+"""Schemathesis against the OpenAPI documents the live receiver serves: every operation, bounded and
 deterministic; no 5xx, and every answer as documented (status code, content type, headers, body).
 
 The schemathesis CLI runs in its own process against a real receiver (``make_client``, real
-PostgreSQL and Redis) and loads the document from ``/api/openapi.yaml``. Its settings are in
+PostgreSQL and Redis), once per listener (the main port, and the admin port with ``/metrics`` and
+the admin API), each time loading that listener's document from its ``/api/openapi.yaml``. Its settings are in
 tests/receiver/schemathesis.toml (seed, examples per operation, checks, the admin key); its hooks
 (tests/receiver/schemathesis_hooks.py) sign half of the webhook cases for the mock provider and
 check that every signed event is answered 202 and stored. docs/testing.md says how to run it by
@@ -30,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from receiver.keys import RATE_LIMITER
-from receiver.openapi import document_text
+from receiver.openapi import ADMIN, MAIN, document_text
 from tests.conftest import ADMIN_KEY, MOCK_SECRET
 from tests.receiver.helpers import mock_delivery
 from tests.tcp_proxy import TcpProxy
@@ -45,15 +46,20 @@ MIN_SIGNED_STORED = 30
 RUN_TIMEOUT_S = 300  # a hung run fails instead of hanging the suite (it takes about 15 s)
 
 
-def operations() -> dict[str, bool]:
-    """Every documented operation id, and whether it takes inputs (parameters or a body)."""
-    doc = yaml.safe_load(document_text())
-    return {
-        op["operationId"]: bool(op.get("parameters") or op.get("requestBody"))
-        for item in doc["paths"].values()
-        for op in item.values()
-        if isinstance(op, dict) and "operationId" in op
-    }
+def operations(listener: str | None = None) -> dict[str, bool]:
+    """Every documented operation id (of one listener, or of both), and whether it takes inputs."""
+    found: dict[str, bool] = {}
+    for served in (listener,) if listener else (MAIN, ADMIN):
+        doc = yaml.safe_load(document_text(served))
+        found.update(
+            {
+                op["operationId"]: bool(op.get("parameters") or op.get("requestBody"))
+                for item in doc["paths"].values()
+                for op in item.values()
+                if isinstance(op, dict) and "operationId" in op
+            }
+        )
+    return found
 
 
 def summary(calls: list[dict[str, Any]]) -> str:
@@ -71,7 +77,6 @@ def summary(calls: list[dict[str, Any]]) -> str:
 @pytest.mark.slow
 async def test_every_answer_matches_the_served_document(make_client, make_settings, db, db_url, tmp_path):
     client = await make_client(make_settings())
-    origin = str(client.make_url("")).rstrip("/")
     call_log = tmp_path / "calls.ndjson"
     env = {
         **os.environ,
@@ -81,25 +86,30 @@ async def test_every_answer_matches_the_served_document(make_client, make_settin
         "TENRUSL_FUZZ_DATABASE_URL": db_url,
         "TENRUSL_FUZZ_CALL_LOG": str(call_log),
     }
-    proc = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("schemathesis")),
-        "--config-file",
-        str(CONFIG),
-        "run",
-        f"{origin}/api/openapi.yaml",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        raise
+    outputs, codes = [], []
+    for served in (client, client.admin):  # the main listener's document, then the admin one's
+        origin = str(served.make_url("")).rstrip("/")
+        proc = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file",
+            str(CONFIG),
+            "run",
+            f"{origin}/api/openapi.yaml",
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            output, _ = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
+        except TimeoutError:
+            proc.kill()
+            raise
+        outputs.append(output.decode(errors="replace"))
+        codes.append(proc.returncode)
     calls = [json.loads(line) for line in call_log.read_text().splitlines()] if call_log.exists() else []
-    report = f"{output.decode(errors='replace')}\n{summary(calls)}"
+    report = "\n".join(outputs) + f"\n{summary(calls)}"
     print(report)  # shown with -s, and under "Captured stdout" when the test fails
-    assert proc.returncode == 0, "schemathesis found answers that do not match the document (report above)"
+    assert codes == [0, 0], "schemathesis found answers that do not match the documents (report above)"
 
     per_operation = Counter(c["operation"] for c in calls)
     documented = operations()
@@ -149,7 +159,7 @@ class Answers:
 
 
 async def served_answers(client: Any) -> Answers:
-    """Answers checked against the document ``client``'s receiver serves."""
+    """Answers checked against the document ``client``'s listener serves."""
     origin = str(client.make_url("")).rstrip("/")
     schema = await asyncio.to_thread(schemathesis.openapi.from_url, f"{origin}/api/openapi.yaml")
     return Answers(schema, origin)
@@ -207,7 +217,7 @@ async def test_limits_answer_as_documented(make_client, make_settings, redis_cli
 
 async def test_admin_without_a_configured_key_answers_as_documented(make_client, make_settings):
     client = await make_client(make_settings(TENRUSL_ADMIN_KEY=""))
-    answer = await served_answers(client)
+    answer = await served_answers(client.admin)
     headers = {"X-Admin-Key": ADMIN_KEY}
     for method, path, params in (
         ("GET", "/admin/payments", {}),
@@ -220,7 +230,7 @@ async def test_admin_without_a_configured_key_answers_as_documented(make_client,
 
 async def test_a_processed_event_is_not_retried_as_documented(make_client, make_settings):
     client = await make_client(make_settings())
-    answer = await served_answers(client)
+    answer, admin_answer = await served_answers(client), await served_answers(client.admin)
     created = await answer(
         "POST", "/payments", body={"provider": "mock", "amount": 5}, media_type="application/json"
     )
@@ -230,11 +240,11 @@ async def test_a_processed_event_is_not_retried_as_documented(make_client, make_
         "POST", "/webhooks/{provider}", path_parameters={"provider": "mock"}, **signed(event)
     )
     assert stored.json()["data"]["result"]["event_status"] == "processed"
-    listed = await answer(
+    listed = await admin_answer(
         "GET", "/admin/webhook-events", headers={"X-Admin-Key": ADMIN_KEY}, query={"q": "evt_done"}
     )
     event_id = listed.json()["data"][0]["id"]
-    again = await answer(
+    again = await admin_answer(
         "POST",
         "/admin/webhook-events/{id}/retry",
         path_parameters={"id": event_id},
@@ -247,7 +257,7 @@ async def test_database_outage_answers_as_documented(make_client, make_settings,
     proxy = TcpProxy(db_url)
     await proxy.start()
     client = await make_client(make_settings(TENRUSL_DATABASE_URL=proxy.url))
-    answer = await served_answers(client)
+    answer, admin_answer = await served_answers(client), await served_answers(client.admin)
     admin = {"X-Admin-Key": ADMIN_KEY}
     await proxy.stop()
     try:
@@ -267,9 +277,9 @@ async def test_database_outage_answers_as_documented(make_client, make_settings,
                 "/payments/{provider}/{provider_ref}/status",
                 path_parameters={"provider": "mock", "provider_ref": "sim_x"},
             ),
-            await answer("GET", "/admin/payments", headers=admin),
-            await answer("GET", "/admin/webhook-events", headers=admin),
-            await answer(
+            await admin_answer("GET", "/admin/payments", headers=admin),
+            await admin_answer("GET", "/admin/webhook-events", headers=admin),
+            await admin_answer(
                 "POST", "/admin/webhook-events/{id}/retry", path_parameters={"id": "01abc"}, headers=admin
             ),
         ]
@@ -279,7 +289,7 @@ async def test_database_outage_answers_as_documented(make_client, make_settings,
         ready = await answer("GET", "/ready", base="")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
         assert (await answer("GET", "/up", base="")).status_code == 200
-        assert (await answer("GET", "/metrics", base="")).status_code == 200
+        assert (await admin_answer("GET", "/metrics", base="")).status_code == 200
     finally:
         await proxy.stop()
 
@@ -288,22 +298,23 @@ async def test_a_request_that_is_not_http_gets_the_documented_400_on_every_opera
     make_client, make_settings
 ):
     client = await make_client(make_settings())
-    answer = await served_answers(client)
-    raw = answer.schema.raw_schema
     checked = set()
-    for result in answer.schema.get_all_operations():
-        operation = result.ok()
-        servers = raw["paths"][operation.path].get("servers") or raw["servers"]
-        params = {p.name: EXAMPLE_PATH_PARAMETERS[p.name] for p in operation.path_parameters}
-        resp = await answer(
-            operation.method.upper(),
-            operation.path,
-            base=servers[0]["url"].rstrip("/"),
-            path_parameters=params,
-            headers={"X-Odd": "a\x01b"},  # a control character in a header: aiohttp's parser refuses it
-        )
-        assert resp.status_code == 400 and resp.json()["error"]["code"] == "malformed_request", (
-            operation.label
-        )
-        checked.add(operation.label)
-    assert len(checked) == len(operations())
+    for served in (client, client.admin):  # each listener, its own document
+        answer = await served_answers(served)
+        raw = answer.schema.raw_schema
+        for result in answer.schema.get_all_operations():
+            operation = result.ok()
+            servers = raw["paths"][operation.path].get("servers") or raw["servers"]
+            params = {p.name: EXAMPLE_PATH_PARAMETERS[p.name] for p in operation.path_parameters}
+            resp = await answer(
+                operation.method.upper(),
+                operation.path,
+                base=servers[0]["url"].rstrip("/"),
+                path_parameters=params,
+                headers={"X-Odd": "a\x01b"},  # a control character in a header: aiohttp's parser refuses it
+            )
+            assert resp.status_code == 400 and resp.json()["error"]["code"] == "malformed_request", (
+                operation.label
+            )
+            checked.add(operation.definition.raw["operationId"])
+    assert checked == set(operations())

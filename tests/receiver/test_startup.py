@@ -78,3 +78,39 @@ def test_serve_refuses_an_unknown_loop(base_env: dict[str, str]) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "--loop" in result.stderr, (result.stdout, result.stderr)
+
+
+def test_serve_says_where_both_listeners_are_and_serves_metrics_only_on_the_admin_one(
+    base_env: dict[str, str],
+) -> None:
+    """`tenrusl serve` outside Kubernetes: the webhook port and the admin port, named in its first log line."""
+    import json
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+
+    port, admin_port = free_port(), free_port()
+    env = {**os.environ, **base_env, "TENRUSL_PORT": str(port), "TENRUSL_ADMIN_PORT": str(admin_port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-P", "-m", "tenrusl.cli", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        listening = None
+        while listening is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if '"receiver listening"' in line:
+                listening = json.loads(line)
+        assert listening is not None, "no listening line"
+        assert listening["url"] == f"http://127.0.0.1:{port}"
+        assert listening["admin_url"] == f"http://127.0.0.1:{admin_port}"
+        with urllib.request.urlopen(f"{listening['admin_url']}/metrics", timeout=10) as answer:
+            assert answer.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{listening['url']}/metrics", timeout=10)
+        assert refused.value.code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0

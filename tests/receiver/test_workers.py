@@ -70,6 +70,7 @@ class Workers:
 
     def __init__(self, env: dict[str, str], tmp: Path) -> None:
         self.port = free_port()
+        self.admin_port = int(env["TENRUSL_ADMIN_PORT"])
         self.tmp = tmp
         base = {k: v for k, v in os.environ.items() if not k.startswith(("TENRUSL_", "PROMETHEUS_"))}
         # TMPDIR: the supervisor's metrics folder is made here, where the test can look for it.
@@ -112,8 +113,8 @@ class Workers:
         conn.connect()
         return conn
 
-    def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def get(self, path: str, port: int | None = None) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
         try:
             conn.request("GET", path)
             resp = conn.getresponse()
@@ -138,7 +139,7 @@ class Workers:
             conn.close()
 
     def metric(self, name: str, **labels: str) -> float:
-        status, body = self.get("/metrics")
+        status, body = self.get("/metrics", self.admin_port)  # the admin listener
         assert status == 200
         text = body.decode()
         assert 'pid="' not in text, "a gauge without a multiprocess mode (one series per worker)"

@@ -210,7 +210,7 @@ async def test_metrics_show_running_and_abandoned_runs(
         "('r1', 'cron', 'abandoned', now()), ('r2', 'cron', 'completed', now()), ('r3', 'cron', 'running', NULL)"
     )
     client = await make_client(settings)
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.admin.get("/metrics")).text()
     assert 'tenrusl_retry_runs_total{outcome="abandoned"} 1.0' in text
     assert 'tenrusl_retry_runs_total{outcome="completed"} 1.0' in text
     assert 'outcome="running"' not in text  # a gauge, not a counter that could go down

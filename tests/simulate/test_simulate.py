@@ -97,7 +97,7 @@ async def test_simulate_redelivers_after_retry_after_like_a_provider(
     # 4 sent at once within one 1 s window (or two, if the burst straddles a boundary): >= 2 refused
     assert summary.delayed >= 2 and summary.redeliveries >= summary.delayed
     assert summary.waited_s == summary.redeliveries  # each wait is the Retry-After: 1 s here
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await (await client.admin.get("/metrics")).text()
     refused = f'tenrusl_webhooks_total{{outcome="rate_limited",provider="mock"}} {summary.redeliveries}.0'
     assert refused in metrics
     assert await stored_events(db, "mock") == (6, 6)

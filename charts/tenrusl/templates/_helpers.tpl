@@ -33,6 +33,17 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+A pod template's labels: the selector labels and .Values.podLabels, nothing that changes with the
+chart's version, so a chart bump that changes nothing in a pod does not restart it.
+*/}}
+{{- define "tenrusl.podLabels" -}}
+{{ include "tenrusl.selectorLabels" . }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* Every object's labels: the standard app.kubernetes.io set plus the component's selector. */}}
 {{- define "tenrusl.labels" -}}
 helm.sh/chart: {{ include "tenrusl.chart" .ctx }}
@@ -47,10 +58,23 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 
 {{/* The TenRusl image: repository:tag, or repository@digest; the tag defaults to appVersion. */}}
 {{- define "tenrusl.image" -}}
-{{- if .Values.image.digest }}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- include "tenrusl.imageRef" (dict "image" .Values.image "ctx" .) }}
+{{- end }}
+
+{{/*
+The operator's image (the TenRusl image plus the Kubernetes client, which the receiver image
+leaves out): its own repository, the TenRusl image's tag unless it names its own, its own digest.
+*/}}
+{{- define "tenrusl.operatorImage" -}}
+{{- $o := .Values.operator.image }}
+{{- include "tenrusl.imageRef" (dict "image" (dict "repository" $o.repository "tag" ($o.tag | default .Values.image.tag) "digest" $o.digest) "ctx" .) }}
+{{- end }}
+
+{{- define "tenrusl.imageRef" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -74,12 +98,64 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
 {{- end }}
 
 {{/*
+The chart's WebhookRetryPolicy: retryPolicy.name, else the name a live policy of this release
+already has ("default", from 0.1.0; so an upgrade keeps it and its pause), else the full name.
+The live one is looked up only where the cluster serves the kind (the lookup fails otherwise).
+*/}}
+{{- define "tenrusl.retryPolicyName" -}}
+{{- if .Values.retryPolicy.name }}
+{{- .Values.retryPolicy.name }}
+{{- else }}
+{{- $legacy := dict }}
+{{- if .Capabilities.APIVersions.Has "tenrusl.io/v1alpha1/WebhookRetryPolicy" }}
+{{- $legacy = lookup "tenrusl.io/v1alpha1" "WebhookRetryPolicy" .Release.Namespace "default" }}
+{{- end }}
+{{- if and $legacy (eq (dig "metadata" "labels" "app.kubernetes.io/instance" "" $legacy) .Release.Name) }}
+{{- "default" }}
+{{- else }}
+{{- include "tenrusl.fullname" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 The policy ConfigMap the CronJob mounts. The operator writes it under the policy's
 spec.configMapName, else "<policy name>-policy" (operator/reconcile.py configmap_name); the chart's
-policy leaves configMapName unset, so this is "<retryPolicy.name>-policy".
+policy leaves configMapName unset, so this is "<policy name>-policy".
 */}}
 {{- define "tenrusl.policyConfigMapName" -}}
-{{- printf "%s-policy" .Values.retryPolicy.name }}
+{{- printf "%s-policy" (include "tenrusl.retryPolicyName" .) }}
+{{- end }}
+
+{{/*
+The chart's WebhookRetryPolicy object. Rendered as a resource where the cluster already serves the
+kind (an upgrade, or the CRD applied beforehand); on a first install Helm cannot create it in the
+release that creates its CRD, so the operator gets it (TENRUSL_OPERATOR_POLICY) and creates it
+with these labels and Helm's ownership annotations, and the next upgrade adopts it. `paused` is
+never rendered: pausing is a live kubectl action that an upgrade must not undo.
+*/}}
+{{- define "tenrusl.retryPolicy" -}}
+{{- $ctx := .ctx }}
+{{- $labels := include "tenrusl.labels" (dict "ctx" $ctx "component" "retry-policy") | fromYaml }}
+{{- if .forOperator }}
+{{- /* Not the chart's version: a chart bump that changes nothing else must not restart the operator. */}}
+{{- $labels = omit $labels "helm.sh/chart" "app.kubernetes.io/version" }}
+{{- end }}
+apiVersion: tenrusl.io/v1alpha1
+kind: WebhookRetryPolicy
+metadata:
+  name: {{ include "tenrusl.retryPolicyName" $ctx }}
+  namespace: {{ $ctx.Release.Namespace }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+  annotations:
+    meta.helm.sh/release-name: {{ $ctx.Release.Name }}
+    meta.helm.sh/release-namespace: {{ $ctx.Release.Namespace }}
+spec:
+  cronJobName: {{ include "tenrusl.retryCronJobName" $ctx }}
+  {{- with $ctx.Values.retryPolicy.spec }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
 {{/*
@@ -169,33 +245,122 @@ secrets, admin key), and the database and Redis URLs, each by reference, never b
 {{/*
 The init container that migrates the database before a receiver or retry pod starts. Every such
 pod runs it; `tenrusl migrate` holds an advisory lock, so concurrent runs wait and then find
-nothing to do, and --wait covers a database (the bundled one) that is still starting.
+nothing to do, and --wait covers a database (the bundled one) that is still starting. Its DDL has
+no statement timeout and a short lock timeout with retries (docs/configuration.md, "Migrations").
 */}}
 {{- define "tenrusl.migrateInitContainer" -}}
+{{- $m := .Values.migrations }}
 - name: migrate
   image: {{ include "tenrusl.image" . }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  args: ["migrate", "--wait", {{ .Values.migrations.waitSeconds | quote }}]
+  args: ["migrate", "--wait", {{ $m.waitSeconds | quote }}]
   envFrom:
     {{- include "tenrusl.envFrom" . | nindent 4 }}
   env:
     {{- include "tenrusl.storeEnv" . | nindent 4 }}
+    - name: TENRUSL_MIGRATE_LOCK_TIMEOUT_MS
+      value: {{ mul $m.lockTimeoutSeconds 1000 | quote }}
+    - name: TENRUSL_MIGRATE_LOCK_RETRIES
+      value: {{ $m.lockRetries | quote }}
+    - name: TENRUSL_MIGRATE_STATEMENT_TIMEOUT_MS
+      value: {{ mul $m.statementTimeoutSeconds 1000 | quote }}
+    {{- with $m.extraEnv }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   securityContext:
     {{- include "tenrusl.containerSecurityContext" . | nindent 4 }}
   resources:
-    {{- toYaml .Values.migrations.resources | nindent 4 }}
+    {{- toYaml $m.resources | nindent 4 }}
   volumeMounts:
     - name: tmp
       mountPath: /tmp
+    {{- with .Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
-{{/* A random value, or the one already in the live Secret (so upgrades keep it). */}}
-{{- define "tenrusl.keepOrGenerate" -}}
-{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
-{{- if and $existing (index ($existing.data | default dict) .key) }}
-{{- index $existing.data .key | b64dec }}
+{{/*
+A secret value the chart owns: the value given, else the one in the live Secret (it wins over
+anything generated: a kept volume was initialised with it), else, on a first install, a new random
+one. Never regenerated: an upgrade (or a render claiming to be one) that cannot read the live
+Secret fails, naming every value to set, instead of writing a new secret the data does not know;
+with secrets.generate=false (renders without cluster access: helm template, Argo CD) nothing is
+ever generated. Call with (dict "ctx" $ "secret" NAME "key" KEY "given" VALUE).
+*/}}
+{{- define "tenrusl.secretValue" -}}
+{{- if .given }}
+{{- .given }}
+{{- else }}
+{{- $data := (get (lookup "v1" "Secret" .ctx.Release.Namespace .secret) "data") | default dict }}
+{{- if hasKey $data .key }}
+{{- index $data .key | b64dec }}
+{{- else if .ctx.Release.IsUpgrade }}
+{{- fail (printf "tenrusl: this upgrade cannot read the Secrets that hold the values generated at install: the render has no access to the cluster (helm template, Argo CD), or they were deleted. A new value would no longer match the data, so none is made. %s" (include "tenrusl.secretsToGive" .ctx)) }}
+{{- else if not .ctx.Values.secrets.generate }}
+{{- fail (printf "tenrusl: secrets.generate is false (renders without cluster access: helm template, Argo CD), so no secret is generated. %s" (include "tenrusl.secretsToGive" .ctx)) }}
 {{- else }}
 {{- randAlphaNum 32 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"Set ...": every secret value the chart would otherwise generate, each with where its current value
+is (a release installed before), so one failed render names them all.
+*/}}
+{{- define "tenrusl.secretsToGive" -}}
+{{- $ns := .Release.Namespace }}
+{{- $full := include "tenrusl.fullname" . }}
+{{- $wanted := list }}
+{{- if not .Values.secrets.existingSecret }}
+{{- if not .Values.secrets.adminKey }}
+{{- $wanted = append $wanted (list "secrets.adminKey" $full "TENRUSL_ADMIN_KEY") }}
+{{- end }}
+{{- if and (has "mock" .Values.config.providers) (not (hasKey .Values.secrets.providers "TENRUSL_MOCK_SECRET")) }}
+{{- $wanted = append $wanted (list "secrets.providers.TENRUSL_MOCK_SECRET" $full "TENRUSL_MOCK_SECRET") }}
+{{- end }}
+{{- end }}
+{{- if and .Values.postgresql.enabled (not .Values.postgresql.auth.password) }}
+{{- $wanted = append $wanted (list "postgresql.auth.password" (printf "%s-postgresql" $full) "password") }}
+{{- end }}
+{{- if and .Values.redis.enabled (not .Values.redis.password) }}
+{{- $wanted = append $wanted (list "redis.password" (printf "%s-redis" $full) "password") }}
+{{- end }}
+{{- $names := list }}
+{{- $where := list }}
+{{- range $wanted }}
+{{- $names = append $names (index . 0) }}
+{{- $where = append $where (printf "%s: kubectl -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d" (index . 0) $ns (index . 1) (index . 2)) }}
+{{- end }}
+{{- printf "Set %s (or existing Secrets: secrets.existingSecret, externalDatabase, externalRedis). On a release installed before, the current values are: %s." (join ", " $names) (join "; " $where) }}
+{{- end }}
+
+{{/* The annotations on a Secret the chart makes: it survives `helm uninstall` (README, "Uninstall"). */}}
+{{- define "tenrusl.keptSecretAnnotations" -}}
+helm.sh/resource-policy: keep
+{{- end }}
+
+{{/*
+Checksums that roll pods when what they read changes, computed from the values only (never from a
+generated or looked-up secret, nor from labels): identical renders, and no restart for a chart
+bump that changes nothing a pod reads.
+*/}}
+{{- define "tenrusl.configChecksum" -}}
+{{- toJson .Values.config | sha256sum }}
+{{- end }}
+
+{{- define "tenrusl.secretChecksum" -}}
+{{- $given := dict "secrets" .Values.secrets "postgresql" .Values.postgresql.auth "redis" .Values.redis.password }}
+{{- toJson (merge $given (dict "externalDatabase" .Values.externalDatabase "externalRedis" .Values.externalRedis)) | sha256sum }}
+{{- end }}
+
+{{/*
+Pod-level settings every TenRusl pod template shares: the priority class, and the extra volumes
+(e.g. a managed database's CA bundle, mounted with extraVolumeMounts).
+*/}}
+{{- define "tenrusl.priorityClassName" -}}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . | quote }}
 {{- end }}
 {{- end }}
 
